@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The whole test suite (README command 2): installs what is missing, checks lint, format and
+# types, starts the local stack if it is not running, runs every test against it, and stops
+# what it started. Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh
+echo "== lint, format, types"
+npx eslint .
+npx prettier --check . >/dev/null || { npx prettier --check .; exit 1; }
+npx tsc -p tsconfig.json --noEmit
+
+cli() { node bin/redis-kafka-sync.js "$@"; }
+started=0
+if ! cli stack status --json | node -e 'const s=JSON.parse(require("fs").readFileSync(0,"utf8"));process.exit(s.servers.every(x=>x.state==="up")?0:1)'; then
+  started=1
+fi
+cleanup() { if [ "$started" = 1 ]; then cli stack down || true; fi; }
+trap cleanup EXIT
+echo "== stack up"
+time cli stack up
+
+echo "== tests"
+mkdir -p test-artifacts
+node --import tsx --test --test-concurrency=1 --test-timeout=300000 test/unit/*.test.ts test/integration/*.test.ts

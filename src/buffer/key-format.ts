@@ -1,0 +1,112 @@
+/**
+ * Layout of the keys the service writes in the target Redis (generate and parse).
+ *
+ *   message:      {prefix}msg:{topic}:{id}:{origin}
+ *   sync marker:  {prefix}synced:{topic}:{id}:{origin}        (value: sync time in ms)
+ *   unsynced set: {prefix}unsynced_keys_set                    (SET of message keys)
+ *   dead letters: {prefix}dead_letters                         (STREAM)
+ *
+ * `topic` is a Kafka topic name (never contains ':'). `id` never contains ':':
+ *   - stream entries: the entry id `<ms>-<seq>` as Redis assigned it, so re-reading the same
+ *     entry after a crash yields the same key (idempotent buffering, stable id for consumers);
+ *   - direct messages and key changes: `<ms>-<counter>-<random>` made here.
+ * `origin` is the rest of the key and may contain ':':
+ *   - `s{db}:{stream name}` for a stream entry,
+ *   - `d:{deviceId}` for a direct message,
+ *   - `k{db}:{redis key}` for a key change.
+ * The full message key (without prefix) is sent as the `rks-id` Kafka header: a consumer drops a
+ * record whose id it has already seen.
+ */
+import { randomBytes } from 'node:crypto';
+
+export type Origin =
+  | { readonly kind: 'stream'; readonly db: number; readonly stream: string }
+  | { readonly kind: 'direct'; readonly deviceId: string }
+  | { readonly kind: 'key'; readonly db: number; readonly key: string };
+
+export interface MessageKeyParts {
+  readonly topic: string;
+  readonly id: string;
+  readonly origin: Origin;
+}
+
+export const UNSYNCED_SET = 'unsynced_keys_set';
+export const DEAD_LETTERS = 'dead_letters';
+const MSG = 'msg:';
+const SYNCED = 'synced:';
+
+export class KeyFormat {
+  constructor(readonly prefix: string = '') {}
+
+  get unsyncedSet(): string {
+    return this.prefix + UNSYNCED_SET;
+  }
+  get deadLetters(): string {
+    return this.prefix + DEAD_LETTERS;
+  }
+  /** SCAN MATCH pattern of every message key (prefix glob characters escaped). */
+  get messagePattern(): string {
+    return `${this.prefix.replace(/[*?[\]\\]/g, '\\$&')}${MSG}*`;
+  }
+
+  messageKey(parts: MessageKeyParts): string {
+    if (parts.topic.includes(':')) throw new Error(`topic "${parts.topic}" must not contain ':'`);
+    if (parts.id.includes(':')) throw new Error(`message id "${parts.id}" must not contain ':'`);
+    return `${this.prefix}${MSG}${parts.topic}:${parts.id}:${originText(parts.origin)}`;
+  }
+
+  /** The sync marker of a message key. */
+  markerKey(messageKey: string): string {
+    return this.prefix + SYNCED + this.stripPrefix(messageKey).slice(MSG.length);
+  }
+
+  /** The key without the configured prefix: the stable id sent in Kafka headers. */
+  stableId(messageKey: string): string {
+    return this.stripPrefix(messageKey);
+  }
+
+  parse(messageKey: string): MessageKeyParts | undefined {
+    if (!messageKey.startsWith(this.prefix + MSG)) return undefined;
+    const rest = messageKey.slice(this.prefix.length + MSG.length);
+    const c1 = rest.indexOf(':');
+    const c2 = c1 < 0 ? -1 : rest.indexOf(':', c1 + 1);
+    if (c1 <= 0 || c2 <= c1 + 1) return undefined;
+    const origin = parseOrigin(rest.slice(c2 + 1));
+    if (!origin) return undefined;
+    return { topic: rest.slice(0, c1), id: rest.slice(c1 + 1, c2), origin };
+  }
+
+  private stripPrefix(key: string): string {
+    if (!key.startsWith(this.prefix)) throw new Error(`key "${key}" lacks prefix "${this.prefix}"`);
+    return key.slice(this.prefix.length);
+  }
+}
+
+function originText(o: Origin): string {
+  switch (o.kind) {
+    case 'stream':
+      return `s${o.db}:${o.stream}`;
+    case 'direct':
+      return `d:${o.deviceId}`;
+    case 'key':
+      return `k${o.db}:${o.key}`;
+  }
+}
+
+function parseOrigin(text: string): Origin | undefined {
+  const m = /^([sdk])(\d*):([\s\S]*)$/.exec(text);
+  if (!m) return undefined;
+  const [, kind, db, name] = m as unknown as [string, string, string, string];
+  if (kind === 'd') return db === '' ? { kind: 'direct', deviceId: name } : undefined;
+  if (db === '') return undefined;
+  return kind === 's' ? { kind: 'stream', db: Number(db), stream: name } : { kind: 'key', db: Number(db), key: name };
+}
+
+let counter = 0;
+const instanceTag = randomBytes(3).toString('hex');
+
+/** A new id for a direct message or key change: time-ordered within this process, unique across. */
+export function newMessageId(nowMs: number = Date.now()): string {
+  counter = (counter + 1) % 1_000_000_000;
+  return `${nowMs}-${counter}-${instanceTag}`;
+}

@@ -1,0 +1,34 @@
+#!lua
+--[[
+put_batch: buffer a batch of messages in the target Redis, atomically.
+
+KEYS[1]            the unsynced set ({prefix}unsynced_keys_set)
+KEYS[2i], KEYS[2i+1]  for message i (i = 1..n): its message key, its sync-marker key
+ARGV[1]            now, epoch milliseconds (stored as `created`)
+ARGV[3i-1], ARGV[3i], ARGV[3i+1]  for message i: topic, Kafka record key, payload
+
+For each message:
+  - marker exists      -> already in Kafka: nothing written; status 2
+  - message key exists -> already buffered and unsynced: re-added to the set; status 1
+  - otherwise          -> HSET topic/key/payload/created, no TTL (unsynced never expires),
+                          SADD to the unsynced set; status 0
+Returns: the array of statuses, one per message, in order.
+No flags: under maxmemory Redis refuses the whole script (OOM) and nothing is written.
+]]
+local statuses = {}
+local n = (#KEYS - 1) / 2
+for i = 1, n do
+  local msg = KEYS[2 * i]
+  local marker = KEYS[2 * i + 1]
+  if redis.call('EXISTS', marker) == 1 then
+    statuses[i] = 2
+  elseif redis.call('EXISTS', msg) == 1 then
+    redis.call('SADD', KEYS[1], msg)
+    statuses[i] = 1
+  else
+    redis.call('HSET', msg, 'topic', ARGV[3 * i - 1], 'key', ARGV[3 * i], 'payload', ARGV[3 * i + 1], 'created', ARGV[1])
+    redis.call('SADD', KEYS[1], msg)
+    statuses[i] = 0
+  end
+end
+return statuses

@@ -1,0 +1,170 @@
+/**
+ * The target-Redis buffer: the durable place a message lives from the moment it is read until
+ * Kafka confirmed it. Layout: see key-format.ts.
+ *
+ * Invariants
+ *  - A message key without a sync marker has no TTL and is in the unsynced set: it never expires,
+ *    whatever TARGET_REDIS_TIME_TO_LIVE says, however long Kafka is down.
+ *  - Only `markSynced` (after Kafka's ack) gives a message its TTL, writes its marker and removes
+ *    it from the set, all in one script call, so a crash leaves either the old or the new state.
+ *  - Writes are one script call per chunk of messages (not one round trip per message); a
+ *    maxmemory refusal fails the whole chunk with BufferFullError (retryable, never a drop).
+ *  - `recover` rebuilds the set from the keys themselves, so losing the set loses nothing.
+ */
+import type { Config } from '../config/config.js';
+import { BufferFullError, ConnectionError, errorMessage } from '../errors.js';
+import { asArray, asBuffer, type RedisConnection } from '../redis/client.js';
+import { KeyFormat } from './key-format.js';
+import { runScript } from './scripts.js';
+
+export interface OutgoingMessage {
+  /** Message key in the target (KeyFormat.messageKey). */
+  readonly key: string;
+  readonly topic: string;
+  readonly kafkaKey: Buffer;
+  readonly payload: Buffer;
+}
+
+export interface StoredMessage extends OutgoingMessage {
+  readonly createdMs: number;
+}
+
+/** 0: newly buffered; 1: was already buffered, unsynced; 2: already synced (in Kafka). */
+export type PutStatus = 0 | 1 | 2;
+
+const CHUNK_MESSAGES = 1000;
+const CHUNK_BYTES = 8 * 1024 * 1024;
+
+export class TargetBuffer {
+  readonly keys: KeyFormat;
+  private next = 0;
+
+  constructor(
+    private readonly pool: readonly RedisConnection[],
+    private readonly cfg: Config['target'],
+  ) {
+    if (pool.length === 0) throw new Error('TargetBuffer needs at least one connection');
+    this.keys = new KeyFormat(cfg.keyPrefix);
+  }
+
+  /** A connection for one writer; a writer keeps using the same one so its writes stay ordered. */
+  connection(): RedisConnection {
+    const c = this.pool[this.next % this.pool.length] as RedisConnection;
+    this.next += 1;
+    return c;
+  }
+
+  get primary(): RedisConnection {
+    return this.pool[0] as RedisConnection;
+  }
+
+  /** Buffers messages (atomic per chunk) and returns each one's status, in order. */
+  async put(messages: readonly OutgoingMessage[], conn: RedisConnection = this.primary): Promise<PutStatus[]> {
+    const out: PutStatus[] = [];
+    for (const chunk of chunks(messages)) {
+      const keys: string[] = [this.keys.unsyncedSet];
+      const args: (string | Buffer)[] = [String(Date.now())];
+      for (const m of chunk) {
+        keys.push(m.key, this.keys.markerKey(m.key));
+        args.push(m.topic, m.kafkaKey, m.payload);
+      }
+      const reply = await this.call(conn, () => runScript(conn, 'put_batch', keys, args));
+      for (const s of asArray(reply)) out.push(Number(s) as PutStatus);
+    }
+    return out;
+  }
+
+  /** Marks messages synced: marker with SYNC_TTL, message TTL starts, removed from the set. */
+  async markSynced(messageKeys: readonly string[], conn: RedisConnection = this.primary): Promise<void> {
+    for (let i = 0; i < messageKeys.length; i += CHUNK_MESSAGES) {
+      const keys: string[] = [this.keys.unsyncedSet];
+      for (const k of messageKeys.slice(i, i + CHUNK_MESSAGES)) keys.push(k, this.keys.markerKey(k));
+      const args = [String(this.cfg.timeToLiveSeconds), String(this.cfg.syncTtlSeconds), String(Date.now())];
+      await this.call(conn, () => runScript(conn, 'mark_synced', keys, args));
+    }
+  }
+
+  /** Rebuilds the unsynced set by scanning message keys without marker or TTL. */
+  async recover(pageSize = 1000): Promise<number> {
+    const conn = this.primary;
+    let cursor = '0';
+    let found = 0;
+    do {
+      const reply = asArray(
+        await conn.send(['SCAN', cursor, 'MATCH', this.keys.messagePattern, 'COUNT', String(pageSize)]),
+      );
+      cursor = asBuffer(reply[0]).toString();
+      const page = asArray(reply[1]).map((k) => asBuffer(k).toString('utf8'));
+      if (page.length > 0) {
+        const keys: string[] = [this.keys.unsyncedSet];
+        for (const k of page) keys.push(k, this.keys.markerKey(k));
+        found += Number(await runScript(conn, 'recover', keys, []));
+      }
+    } while (cursor !== '0');
+    return found;
+  }
+
+  async unsyncedCount(): Promise<number> {
+    return Number(await this.primary.send(['SCARD', this.keys.unsyncedSet]));
+  }
+
+  /** One SSCAN page of the unsynced set. */
+  async scanUnsynced(cursor: string, count: number): Promise<{ cursor: string; keys: string[] }> {
+    const reply = asArray(await this.primary.send(['SSCAN', this.keys.unsyncedSet, cursor, 'COUNT', String(count)]));
+    return { cursor: asBuffer(reply[0]).toString(), keys: asArray(reply[1]).map((k) => asBuffer(k).toString('utf8')) };
+  }
+
+  /** Reads messages (pipelined HMGET). A key that vanished (or was never a message) is undefined. */
+  async fetch(messageKeys: readonly string[]): Promise<(StoredMessage | undefined)[]> {
+    const conn = this.primary;
+    const replies = await Promise.all(
+      messageKeys.map((k) => conn.send(['HMGET', k, 'topic', 'key', 'payload', 'created'])),
+    );
+    return replies.map((r, i) => {
+      const [topic, key, payload, created] = asArray(r);
+      if (!Buffer.isBuffer(topic) || !Buffer.isBuffer(payload)) return undefined;
+      return {
+        key: messageKeys[i] as string,
+        topic: topic.toString('utf8'),
+        kafkaKey: Buffer.isBuffer(key) ? key : Buffer.alloc(0),
+        payload,
+        createdMs: Buffer.isBuffer(created) ? Number(created.toString()) : 0,
+      };
+    });
+  }
+
+  /** Drops keys from the unsynced set (used for keys whose message no longer exists). */
+  async forget(messageKeys: readonly string[]): Promise<void> {
+    if (messageKeys.length > 0) await this.primary.send(['SREM', this.keys.unsyncedSet, ...messageKeys]);
+  }
+
+  private async call<T>(conn: RedisConnection, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      const msg = errorMessage(err);
+      if (msg.startsWith('OOM')) {
+        throw new BufferFullError(
+          `${conn.endpoint} is full (maxmemory reached): ${msg}. Reading pauses until memory frees.`,
+          err,
+        );
+      }
+      throw new ConnectionError(`${conn.endpoint}: ${msg}`, { retryable: true, cause: err });
+    }
+  }
+}
+
+function* chunks(messages: readonly OutgoingMessage[]): Generator<OutgoingMessage[]> {
+  let chunk: OutgoingMessage[] = [];
+  let bytes = 0;
+  for (const m of messages) {
+    chunk.push(m);
+    bytes += m.payload.length + m.key.length;
+    if (chunk.length >= CHUNK_MESSAGES || bytes >= CHUNK_BYTES) {
+      yield chunk;
+      chunk = [];
+      bytes = 0;
+    }
+  }
+  if (chunk.length > 0) yield chunk;
+}

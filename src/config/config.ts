@@ -1,0 +1,276 @@
+/**
+ * The typed, frozen configuration every module receives. Built only by `loadConfig`, from the
+ * schema in ./schema.ts; precedence: CLI overrides > process environment > env.conf > defaults.
+ * `<VAR>_FILE` (Docker secrets) may replace any secret variable: the file's content, trimmed of
+ * one trailing newline, is the value.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { parse as parseDotenv } from 'dotenv';
+import { ConfigError } from '../errors.js';
+import { FIELDS, FIELD_BY_ENV, zodFor } from './schema.js';
+
+export interface RedisEndpointConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly username: string;
+  readonly password: string;
+  readonly tls: boolean;
+  readonly tlsCaLocation: string;
+  readonly tlsCertificateLocation: string;
+  readonly tlsKeyLocation: string;
+}
+
+export interface Config {
+  readonly source: RedisEndpointConfig & {
+    readonly dbSearchRange: readonly number[];
+    readonly encoding: 'utf-8' | 'utf8' | 'latin1' | 'ascii';
+    readonly consumerGroup: string;
+    readonly consumerName: string;
+    readonly batchSize: number;
+    readonly blockMs: number;
+    readonly claimIdleMs: number;
+    readonly ackMode: 'kafka' | 'target';
+    readonly deleteAfterAck: boolean;
+  };
+  readonly target: RedisEndpointConfig & {
+    readonly db: number;
+    readonly timeToLiveSeconds: number;
+    readonly syncTtlSeconds: number;
+    readonly poolSize: number;
+    readonly keyPrefix: string;
+  };
+  readonly stream: {
+    readonly autoDiscovery: boolean;
+    readonly discoveryPatterns: readonly string[];
+    readonly discoveryIntervalSeconds: number;
+    readonly topicMap: readonly (readonly [string, string])[];
+    readonly streams: readonly string[];
+  };
+  readonly kafka: {
+    readonly bootstrapServers: string;
+    readonly topic: string;
+    readonly securityProtocol: 'PLAINTEXT' | 'SSL' | 'SASL_PLAINTEXT' | 'SASL_SSL';
+    readonly saslMechanism: 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512';
+    readonly saslUsername: string;
+    readonly saslPassword: string;
+    readonly sslCaLocation: string;
+    readonly sslCertificateLocation: string;
+    readonly sslKeyLocation: string;
+    readonly sslKeyPassword: string;
+    readonly maxRequestSizeBytes: number;
+    readonly maxConcurrentSends: number;
+    readonly maxInFlightBytes: number;
+    readonly keyField: string;
+    readonly compression: 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd';
+    readonly lingerMs: number;
+    readonly messageTimeoutMs: number;
+    readonly clientId: string;
+  };
+  readonly sync: {
+    readonly resyncIntervalMs: number;
+    readonly resendAfterMs: number;
+    readonly retryBaseMs: number;
+    readonly retryMaxMs: number;
+    readonly shutdownTimeoutMs: number;
+  };
+  readonly logLevel: string;
+}
+
+export interface LoadOptions {
+  /** Path of the dotenv file; default `env.conf` in the working directory (optional there). */
+  readonly configFile?: string;
+  /** Process environment (default `process.env`). */
+  readonly env?: NodeJS.ProcessEnv;
+  /** Highest-precedence values, e.g. from CLI flags, by variable name. */
+  readonly overrides?: Readonly<Record<string, string>>;
+}
+
+/** Raw string values by variable name, after applying precedence and `_FILE` indirection. */
+export function collectRaw(options: LoadOptions = {}): { raw: Map<string, string>; problems: string[] } {
+  const env = options.env ?? process.env;
+  const problems: string[] = [];
+  let fileValues: Record<string, string> = {};
+  const explicit = options.configFile !== undefined;
+  const path = options.configFile ?? 'env.conf';
+  if (existsSync(path)) {
+    fileValues = parseDotenv(readFileSync(path));
+  } else if (explicit) {
+    problems.push(`--config: file ${path} does not exist`);
+  }
+  const layers: Record<string, string | undefined>[] = [fileValues, env, options.overrides ?? {}];
+  const raw = new Map<string, string>();
+  for (const spec of FIELDS) {
+    let value = spec.default;
+    for (const layer of layers) {
+      const fileRef = spec.secret ? layer[`${spec.env}_FILE`] : undefined;
+      if (fileRef !== undefined && fileRef !== '') {
+        try {
+          value = readFileSync(fileRef, 'utf8').replace(/\r?\n$/, '');
+        } catch (err) {
+          problems.push(`${spec.env}_FILE: cannot read ${fileRef} (${(err as Error).message})`);
+        }
+      }
+      const v = layer[spec.env];
+      if (v !== undefined) value = v;
+    }
+    raw.set(spec.env, value);
+  }
+  for (const key of Object.keys(options.overrides ?? {})) {
+    if (!FIELD_BY_ENV.has(key)) problems.push(`${key}: unknown variable (see 'redis-kafka-sync config --list')`);
+  }
+  return { raw, problems };
+}
+
+/** Loads, validates and freezes the configuration. Throws ConfigError listing every problem. */
+export function loadConfig(options: LoadOptions = {}): Config {
+  const { raw, problems } = collectRaw(options);
+  const values = new Map<string, unknown>();
+  for (const spec of FIELDS) {
+    const result = zodFor(spec).safeParse(raw.get(spec.env) ?? spec.default);
+    if (result.success) values.set(spec.env, result.data);
+    else
+      problems.push(
+        `${spec.env}=${JSON.stringify(spec.secret ? '***' : raw.get(spec.env))}: ${result.error.issues.map((i) => i.message).join('; ')}`,
+      );
+  }
+  problems.push(...crossChecks(values));
+  if (problems.length > 0) throw new ConfigError(problems);
+  return deepFreeze(build(values));
+}
+
+/** Checks between variables; each runs only when the variables it reads are valid. */
+function crossChecks(valid: Map<string, unknown>): string[] {
+  const problems: string[] = [];
+  // Invalid variables were reported already; check the rest against defaults.
+  const v = new Map<string, unknown>(valid);
+  for (const spec of FIELDS) if (!v.has(spec.env)) v.set(spec.env, zodFor(spec).parse(spec.default));
+  const protocol = v.get('KAFKA_SECURITY_PROTOCOL') as string;
+  if (protocol.startsWith('SASL_') && v.get('KAFKA_SASL_USERNAME') === '') {
+    problems.push(`KAFKA_SASL_USERNAME: required when KAFKA_SECURITY_PROTOCOL=${protocol}`);
+  }
+  for (const name of [
+    'KAFKA_SSL_CA_LOCATION',
+    'KAFKA_SSL_CERTIFICATE_LOCATION',
+    'KAFKA_SSL_KEY_LOCATION',
+    'SOURCE_REDIS_TLS_CA_LOCATION',
+    'TARGET_REDIS_TLS_CA_LOCATION',
+    'SOURCE_REDIS_TLS_CERTIFICATE_LOCATION',
+    'SOURCE_REDIS_TLS_KEY_LOCATION',
+    'TARGET_REDIS_TLS_CERTIFICATE_LOCATION',
+    'TARGET_REDIS_TLS_KEY_LOCATION',
+  ]) {
+    const file = v.get(name) as string;
+    if (file !== '' && !existsSync(file)) problems.push(`${name}: file ${file} does not exist`);
+  }
+  if ((v.get('KAFKA_SSL_CERTIFICATE_LOCATION') === '') !== (v.get('KAFKA_SSL_KEY_LOCATION') === '')) {
+    problems.push('KAFKA_SSL_CERTIFICATE_LOCATION and KAFKA_SSL_KEY_LOCATION: set both for mutual TLS, or neither');
+  }
+  const topicRe = /^[a-zA-Z0-9._-]{1,249}$/;
+  if (!topicRe.test(v.get('KAFKA_TOPIC') as string))
+    problems.push(
+      `KAFKA_TOPIC: "${String(v.get('KAFKA_TOPIC'))}" is not a valid Kafka topic name (letters, digits, . _ -)`,
+    );
+  for (const [pattern, topic] of v.get('STREAM_TARGET_TOPIC_MAP') as [string, string][]) {
+    if (!topicRe.test(topic))
+      problems.push(
+        `STREAM_TARGET_TOPIC_MAP: topic "${topic}" of pattern "${pattern}" is not a valid Kafka topic name`,
+      );
+  }
+  if ((v.get('SYNC_RETRY_MAX_MS') as number) < (v.get('SYNC_RETRY_BASE_MS') as number)) {
+    problems.push('SYNC_RETRY_MAX_MS: must be >= SYNC_RETRY_BASE_MS');
+  }
+  return problems;
+}
+
+function endpoint(v: Map<string, unknown>, prefix: 'SOURCE' | 'TARGET'): RedisEndpointConfig {
+  return {
+    host: v.get(`${prefix}_REDIS_HOST`) as string,
+    port: v.get(`${prefix}_REDIS_PORT`) as number,
+    username: v.get(`${prefix}_REDIS_USERNAME`) as string,
+    password: v.get(`${prefix}_REDIS_PASSWORD`) as string,
+    tls: v.get(`${prefix}_REDIS_TLS`) as boolean,
+    tlsCaLocation: v.get(`${prefix}_REDIS_TLS_CA_LOCATION`) as string,
+    tlsCertificateLocation: v.get(`${prefix}_REDIS_TLS_CERTIFICATE_LOCATION`) as string,
+    tlsKeyLocation: v.get(`${prefix}_REDIS_TLS_KEY_LOCATION`) as string,
+  };
+}
+
+function build(v: Map<string, unknown>): Config {
+  const g = <T>(name: string): T => v.get(name) as T;
+  const consumerName = g<string>('SOURCE_CONSUMER_NAME');
+  return {
+    source: {
+      ...endpoint(v, 'SOURCE'),
+      dbSearchRange: g('SOURCE_REDIS_DB_SEARCH_RANGE'),
+      encoding: g('SOURCE_REDIS_ENCODING'),
+      consumerGroup: g('SOURCE_CONSUMER_GROUP'),
+      consumerName: consumerName === '' ? `${hostname()}-${process.pid}` : consumerName,
+      batchSize: g('SOURCE_BATCH_SIZE'),
+      blockMs: g('SOURCE_BLOCK_MS'),
+      claimIdleMs: g('SOURCE_CLAIM_IDLE_MS'),
+      ackMode: g('SOURCE_ACK_MODE'),
+      deleteAfterAck: g('SOURCE_DELETE_AFTER_ACK'),
+    },
+    target: {
+      ...endpoint(v, 'TARGET'),
+      db: g('TARGET_REDIS_DB'),
+      timeToLiveSeconds: g('TARGET_REDIS_TIME_TO_LIVE'),
+      syncTtlSeconds: g('TARGET_REDIS_SYNC_TTL'),
+      poolSize: g('TARGET_REDIS_POOL_SIZE'),
+      keyPrefix: g('TARGET_REDIS_KEY_PREFIX'),
+    },
+    stream: {
+      autoDiscovery: g('STREAM_AUTO_DISCOVERY'),
+      discoveryPatterns: g('STREAM_DISCOVERY_PATTERNS'),
+      discoveryIntervalSeconds: g('STREAM_DISCOVERY_INTERVAL'),
+      topicMap: g('STREAM_TARGET_TOPIC_MAP'),
+      streams: g('SOURCE_STREAMS'),
+    },
+    kafka: {
+      bootstrapServers: g('KAFKA_BOOTSTRAP_SERVERS'),
+      topic: g('KAFKA_TOPIC'),
+      securityProtocol: g('KAFKA_SECURITY_PROTOCOL'),
+      saslMechanism: g('KAFKA_SASL_MECHANISM'),
+      saslUsername: g('KAFKA_SASL_USERNAME'),
+      saslPassword: g('KAFKA_SASL_PASSWORD'),
+      sslCaLocation: g('KAFKA_SSL_CA_LOCATION'),
+      sslCertificateLocation: g('KAFKA_SSL_CERTIFICATE_LOCATION'),
+      sslKeyLocation: g('KAFKA_SSL_KEY_LOCATION'),
+      sslKeyPassword: g('KAFKA_SSL_KEY_PASSWORD'),
+      maxRequestSizeBytes: g('KAFKA_MAX_REQUEST_SIZE'),
+      maxConcurrentSends: g('KAFKA_MAX_CONCURRENT_SENDS'),
+      maxInFlightBytes: g('KAFKA_MAX_IN_FLIGHT_BYTES'),
+      keyField: g('KAFKA_KEY_FIELD'),
+      compression: g('KAFKA_COMPRESSION'),
+      lingerMs: g('KAFKA_LINGER_MS'),
+      messageTimeoutMs: g('KAFKA_MESSAGE_TIMEOUT_MS'),
+      clientId: g('KAFKA_CLIENT_ID'),
+    },
+    sync: {
+      resyncIntervalMs: g('SYNC_RESYNC_INTERVAL_MS'),
+      resendAfterMs: g('SYNC_RESEND_AFTER_MS'),
+      retryBaseMs: g('SYNC_RETRY_BASE_MS'),
+      retryMaxMs: g('SYNC_RETRY_MAX_MS'),
+      shutdownTimeoutMs: g('SYNC_SHUTDOWN_TIMEOUT_MS'),
+    },
+    logLevel: g('LOG_LEVEL'),
+  };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}
+
+/** The effective configuration as `VAR=value` lines with secrets redacted. */
+export function describeConfig(options: LoadOptions = {}): string[] {
+  const { raw } = collectRaw(options);
+  return FIELDS.map((spec) => {
+    const value = raw.get(spec.env) ?? '';
+    return `${spec.env}=${spec.secret && value !== '' ? '***' : value}`;
+  });
+}

@@ -1,0 +1,602 @@
+/**
+ * The one configuration schema. Every variable the service reads is declared here, once, with
+ * its type, default, unit and description; the README table and `redis-kafka-sync config` are
+ * generated from this list, so they cannot drift from what the code does.
+ *
+ * Names keep the spec's spelling (SOURCE_REDIS_*, TARGET_REDIS_*, STREAM_*, KAFKA_*). Units are
+ * part of a name where the spec allowed it (`_MS`, `_BYTES`); the spec's own names in seconds
+ * (TARGET_REDIS_TIME_TO_LIVE, TARGET_REDIS_SYNC_TTL, STREAM_DISCOVERY_INTERVAL) keep their names
+ * and say "seconds" in their description.
+ */
+import { z } from 'zod';
+
+export type FieldKind = 'string' | 'int' | 'bool' | 'enum' | 'list' | 'json-map' | 'db-range';
+
+export interface FieldSpec {
+  readonly env: string;
+  readonly kind: FieldKind;
+  readonly default: string;
+  readonly description: string;
+  readonly unit?: string;
+  readonly secret?: boolean;
+  readonly values?: readonly string[];
+  readonly min?: number;
+  readonly max?: number;
+  readonly group: 'source' | 'target' | 'stream' | 'kafka' | 'sync' | 'service';
+}
+
+const f = (spec: FieldSpec): FieldSpec => spec;
+
+export const FIELDS: readonly FieldSpec[] = [
+  // --- Source Redis (local, where data originates)
+  f({
+    env: 'SOURCE_REDIS_HOST',
+    kind: 'string',
+    default: 'localhost',
+    group: 'source',
+    description: 'Source Redis host.',
+  }),
+  f({
+    env: 'SOURCE_REDIS_PORT',
+    kind: 'int',
+    default: '6379',
+    min: 1,
+    max: 65535,
+    group: 'source',
+    description: 'Source Redis port.',
+  }),
+  f({
+    env: 'SOURCE_REDIS_USERNAME',
+    kind: 'string',
+    default: '',
+    group: 'source',
+    description: 'Source Redis ACL user (empty: default user).',
+  }),
+  f({
+    env: 'SOURCE_REDIS_PASSWORD',
+    kind: 'string',
+    default: '',
+    secret: true,
+    group: 'source',
+    description: 'Source Redis password (or SOURCE_REDIS_PASSWORD_FILE).',
+  }),
+  f({
+    env: 'SOURCE_REDIS_TLS',
+    kind: 'bool',
+    default: 'false',
+    group: 'source',
+    description: 'Connect to the source Redis over TLS (rediss).',
+  }),
+  f({
+    env: 'SOURCE_REDIS_TLS_CA_LOCATION',
+    kind: 'string',
+    default: '',
+    group: 'source',
+    description: 'PEM file of the CA that signed the source Redis certificate.',
+  }),
+  f({
+    env: 'SOURCE_REDIS_TLS_CERTIFICATE_LOCATION',
+    kind: 'string',
+    default: '',
+    group: 'source',
+    description: 'PEM client certificate for the source Redis (mutual TLS).',
+  }),
+  f({
+    env: 'SOURCE_REDIS_TLS_KEY_LOCATION',
+    kind: 'string',
+    default: '',
+    group: 'source',
+    description: 'PEM client key for the source Redis (mutual TLS).',
+  }),
+  f({
+    env: 'SOURCE_REDIS_DB_SEARCH_RANGE',
+    kind: 'db-range',
+    default: '0-15',
+    group: 'source',
+    description: 'DBs searched for streams: a range "0-15", a list "0,3,5", or both "0-3,7".',
+  }),
+  f({
+    env: 'SOURCE_REDIS_ENCODING',
+    kind: 'enum',
+    default: 'utf-8',
+    values: ['utf-8', 'utf8', 'latin1', 'ascii'],
+    group: 'source',
+    description: 'Encoding of field values; values not valid in it are base64-encoded in the envelope and flagged.',
+  }),
+  f({
+    env: 'SOURCE_CONSUMER_GROUP',
+    kind: 'string',
+    default: 'redis-kafka-sync',
+    group: 'source',
+    description: 'Consumer group on every source stream (created when missing, from the first entry).',
+  }),
+  f({
+    env: 'SOURCE_CONSUMER_NAME',
+    kind: 'string',
+    default: '',
+    group: 'source',
+    description:
+      'Consumer name of this instance (empty: <hostname>-<pid>). Keep it stable across restarts to re-read own pending entries at once.',
+  }),
+  f({
+    env: 'SOURCE_BATCH_SIZE',
+    kind: 'int',
+    default: '1000',
+    min: 1,
+    max: 100000,
+    unit: 'entries',
+    group: 'source',
+    description: 'Most entries one read returns (across all streams of a DB).',
+  }),
+  f({
+    env: 'SOURCE_BLOCK_MS',
+    kind: 'int',
+    default: '1000',
+    min: 1,
+    max: 60000,
+    unit: 'ms',
+    group: 'source',
+    description: 'How long a blocking XREADGROUP waits for new entries.',
+  }),
+  f({
+    env: 'SOURCE_CLAIM_IDLE_MS',
+    kind: 'int',
+    default: '60000',
+    min: 1000,
+    unit: 'ms',
+    group: 'source',
+    description: 'Entries pending this long in another consumer (a crashed instance) are claimed with XAUTOCLAIM.',
+  }),
+  f({
+    env: 'SOURCE_ACK_MODE',
+    kind: 'enum',
+    default: 'kafka',
+    values: ['kafka', 'target'],
+    group: 'source',
+    description:
+      '"kafka": XACK+XDEL a source entry after Kafka confirmed it. "target": as soon as the target Redis holds it (edge boxes that must drain while Kafka is down).',
+  }),
+  f({
+    env: 'SOURCE_DELETE_AFTER_ACK',
+    kind: 'bool',
+    default: 'true',
+    group: 'source',
+    description: "XDEL source entries after acknowledging them (the spec's cleanup).",
+  }),
+  f({
+    env: 'SOURCE_STREAMS',
+    kind: 'list',
+    default: '',
+    group: 'stream',
+    description:
+      'Streams to read when STREAM_AUTO_DISCOVERY=false: "name" or "name@db", comma-separated. Empty: discover once at start.',
+  }),
+  // --- Target Redis (remote durable buffer)
+  f({
+    env: 'TARGET_REDIS_HOST',
+    kind: 'string',
+    default: 'localhost',
+    group: 'target',
+    description: 'Target Redis host.',
+  }),
+  f({
+    env: 'TARGET_REDIS_PORT',
+    kind: 'int',
+    default: '6379',
+    min: 1,
+    max: 65535,
+    group: 'target',
+    description: 'Target Redis port.',
+  }),
+  f({
+    env: 'TARGET_REDIS_USERNAME',
+    kind: 'string',
+    default: '',
+    group: 'target',
+    description: 'Target Redis ACL user (empty: default user).',
+  }),
+  f({
+    env: 'TARGET_REDIS_PASSWORD',
+    kind: 'string',
+    default: '',
+    secret: true,
+    group: 'target',
+    description: 'Target Redis password (or TARGET_REDIS_PASSWORD_FILE).',
+  }),
+  f({
+    env: 'TARGET_REDIS_TLS',
+    kind: 'bool',
+    default: 'false',
+    group: 'target',
+    description: 'Connect to the target Redis over TLS (rediss).',
+  }),
+  f({
+    env: 'TARGET_REDIS_TLS_CA_LOCATION',
+    kind: 'string',
+    default: '',
+    group: 'target',
+    description: 'PEM file of the CA that signed the target Redis certificate.',
+  }),
+  f({
+    env: 'TARGET_REDIS_TLS_CERTIFICATE_LOCATION',
+    kind: 'string',
+    default: '',
+    group: 'target',
+    description: 'PEM client certificate for the target Redis (mutual TLS).',
+  }),
+  f({
+    env: 'TARGET_REDIS_TLS_KEY_LOCATION',
+    kind: 'string',
+    default: '',
+    group: 'target',
+    description: 'PEM client key for the target Redis (mutual TLS).',
+  }),
+  f({
+    env: 'TARGET_REDIS_DB',
+    kind: 'int',
+    default: '0',
+    min: 0,
+    max: 15,
+    group: 'target',
+    description: 'DB of the target Redis that holds the buffer.',
+  }),
+  f({
+    env: 'TARGET_REDIS_TIME_TO_LIVE',
+    kind: 'int',
+    default: '3600',
+    min: 1,
+    unit: 's',
+    group: 'target',
+    description: 'Seconds a message stays in the buffer AFTER Kafka confirmed it. Unsynced messages never expire.',
+  }),
+  f({
+    env: 'TARGET_REDIS_SYNC_TTL',
+    kind: 'int',
+    default: '604800',
+    min: 1,
+    unit: 's',
+    group: 'target',
+    description: 'Seconds a sync marker lives (7 days): proof that a key reached Kafka.',
+  }),
+  f({
+    env: 'TARGET_REDIS_POOL_SIZE',
+    kind: 'int',
+    default: '10',
+    min: 1,
+    max: 1000,
+    unit: 'connections',
+    group: 'target',
+    description: 'Most connections to the target Redis (buffer writes are spread over them).',
+  }),
+  f({
+    env: 'TARGET_REDIS_KEY_PREFIX',
+    kind: 'string',
+    default: '',
+    group: 'target',
+    description: 'Prefix of every key the service writes in the target (message keys, markers, unsynced_keys_set).',
+  }),
+  // --- Stream discovery and topic mapping
+  f({
+    env: 'STREAM_AUTO_DISCOVERY',
+    kind: 'bool',
+    default: 'false',
+    group: 'stream',
+    description: 'Re-scan the source every STREAM_DISCOVERY_INTERVAL for new and deleted streams.',
+  }),
+  f({
+    env: 'STREAM_DISCOVERY_PATTERNS',
+    kind: 'list',
+    default: '*-stream,device:*:stream',
+    group: 'stream',
+    description: 'Glob patterns (Redis MATCH syntax) of stream keys to sync, comma-separated.',
+  }),
+  f({
+    env: 'STREAM_DISCOVERY_INTERVAL',
+    kind: 'int',
+    default: '10',
+    min: 1,
+    unit: 's',
+    group: 'stream',
+    description: 'Seconds between discovery scans.',
+  }),
+  f({
+    env: 'STREAM_TARGET_TOPIC_MAP',
+    kind: 'json-map',
+    default: '{}',
+    group: 'stream',
+    description:
+      'JSON object {"glob": "topic"}; the first pattern (in the object\'s order) matching a stream name wins, else KAFKA_TOPIC.',
+  }),
+  // --- Kafka
+  f({
+    env: 'KAFKA_BOOTSTRAP_SERVERS',
+    kind: 'string',
+    default: 'localhost:9092',
+    group: 'kafka',
+    description: 'Comma-separated host:port list of Kafka brokers.',
+  }),
+  f({
+    env: 'KAFKA_TOPIC',
+    kind: 'string',
+    default: 'default-sync-topic',
+    group: 'kafka',
+    description: 'Topic used when no mapping matches.',
+  }),
+  f({
+    env: 'KAFKA_SECURITY_PROTOCOL',
+    kind: 'enum',
+    default: 'PLAINTEXT',
+    values: ['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL'],
+    group: 'kafka',
+    description: 'Kafka security protocol.',
+  }),
+  f({
+    env: 'KAFKA_SASL_MECHANISM',
+    kind: 'enum',
+    default: 'PLAIN',
+    values: ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'],
+    group: 'kafka',
+    description: 'SASL mechanism (SASL_* protocols).',
+  }),
+  f({ env: 'KAFKA_SASL_USERNAME', kind: 'string', default: '', group: 'kafka', description: 'SASL user name.' }),
+  f({
+    env: 'KAFKA_SASL_PASSWORD',
+    kind: 'string',
+    default: '',
+    secret: true,
+    group: 'kafka',
+    description: 'SASL password (or KAFKA_SASL_PASSWORD_FILE).',
+  }),
+  f({
+    env: 'KAFKA_SSL_CA_LOCATION',
+    kind: 'string',
+    default: '',
+    group: 'kafka',
+    description: "PEM file of the CA(s) that sign the brokers' certificates (SSL, SASL_SSL).",
+  }),
+  f({
+    env: 'KAFKA_SSL_CERTIFICATE_LOCATION',
+    kind: 'string',
+    default: '',
+    group: 'kafka',
+    description: 'PEM client certificate (mutual TLS).',
+  }),
+  f({
+    env: 'KAFKA_SSL_KEY_LOCATION',
+    kind: 'string',
+    default: '',
+    group: 'kafka',
+    description: 'PEM client private key (mutual TLS).',
+  }),
+  f({
+    env: 'KAFKA_SSL_KEY_PASSWORD',
+    kind: 'string',
+    default: '',
+    secret: true,
+    group: 'kafka',
+    description: 'Password of the client private key, if encrypted.',
+  }),
+  f({
+    env: 'KAFKA_MAX_REQUEST_SIZE',
+    kind: 'int',
+    default: '20971520',
+    min: 1000,
+    max: 1000000000,
+    unit: 'bytes',
+    group: 'kafka',
+    description:
+      'Largest record the producer sends (librdkafka message.max.bytes). Larger messages are set aside as poison, never blocking others.',
+  }),
+  f({
+    env: 'KAFKA_MAX_CONCURRENT_SENDS',
+    kind: 'int',
+    default: '100',
+    min: 1,
+    max: 100000,
+    unit: 'batches',
+    group: 'kafka',
+    description: 'Most read batches awaiting Kafka confirmation at once; reading waits when reached.',
+  }),
+  f({
+    env: 'KAFKA_MAX_IN_FLIGHT_BYTES',
+    kind: 'int',
+    default: '67108864',
+    min: 1024,
+    unit: 'bytes',
+    group: 'kafka',
+    description: 'Most payload bytes awaiting Kafka confirmation at once (memory bound); reading waits when reached.',
+  }),
+  f({
+    env: 'KAFKA_KEY_FIELD',
+    kind: 'string',
+    default: 'device_id',
+    group: 'kafka',
+    description:
+      'Stream field whose value is the Kafka record key (one device -> one partition, ordered). Entries without it use the stream name.',
+  }),
+  f({
+    env: 'KAFKA_COMPRESSION',
+    kind: 'enum',
+    default: 'lz4',
+    values: ['none', 'gzip', 'snappy', 'lz4', 'zstd'],
+    group: 'kafka',
+    description: 'Producer compression codec.',
+  }),
+  f({
+    env: 'KAFKA_LINGER_MS',
+    kind: 'int',
+    default: '5',
+    min: 0,
+    max: 60000,
+    unit: 'ms',
+    group: 'kafka',
+    description: 'How long the producer waits to fill a batch.',
+  }),
+  f({
+    env: 'KAFKA_MESSAGE_TIMEOUT_MS',
+    kind: 'int',
+    default: '0',
+    min: 0,
+    unit: 'ms',
+    group: 'kafka',
+    description:
+      'librdkafka message.timeout.ms; 0 = retry in the producer until delivered (keeps order through outages). A timed-out message stays unsynced and is resent.',
+  }),
+  f({
+    env: 'KAFKA_CLIENT_ID',
+    kind: 'string',
+    default: 'redis-kafka-sync',
+    group: 'kafka',
+    description: 'Kafka client.id.',
+  }),
+  // --- Sync loop
+  f({
+    env: 'SYNC_RESYNC_INTERVAL_MS',
+    kind: 'int',
+    default: '15000',
+    min: 100,
+    unit: 'ms',
+    group: 'sync',
+    description: 'How often unsynced messages in the target are looked for and resent.',
+  }),
+  f({
+    env: 'SYNC_RESEND_AFTER_MS',
+    kind: 'int',
+    default: '60000',
+    min: 0,
+    unit: 'ms',
+    group: 'sync',
+    description:
+      'An unsynced message is resent by the periodic resync only when buffered at least this long and not in flight here.',
+  }),
+  f({
+    env: 'SYNC_RETRY_BASE_MS',
+    kind: 'int',
+    default: '200',
+    min: 1,
+    unit: 'ms',
+    group: 'sync',
+    description: 'First retry delay after a failed Redis or Kafka operation (doubles, with jitter).',
+  }),
+  f({
+    env: 'SYNC_RETRY_MAX_MS',
+    kind: 'int',
+    default: '10000',
+    min: 1,
+    unit: 'ms',
+    group: 'sync',
+    description: 'Longest retry delay.',
+  }),
+  f({
+    env: 'SYNC_SHUTDOWN_TIMEOUT_MS',
+    kind: 'int',
+    default: '8000',
+    min: 0,
+    unit: 'ms',
+    group: 'sync',
+    description:
+      'On SIGTERM, how long in-flight deliveries may take before the process exits (undelivered ones stay buffered).',
+  }),
+  // --- Service
+  f({
+    env: 'LOG_LEVEL',
+    kind: 'enum',
+    default: 'info',
+    values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],
+    group: 'service',
+    description: 'Log level.',
+  }),
+];
+
+export const FIELD_BY_ENV: ReadonlyMap<string, FieldSpec> = new Map(FIELDS.map((s) => [s.env, s]));
+
+/** Zod type of one raw string value, by field kind. Produces the typed value. */
+export function zodFor(spec: FieldSpec): z.ZodType<unknown> {
+  switch (spec.kind) {
+    case 'string':
+      return z.string();
+    case 'int': {
+      let n = z.number().int('must be an integer');
+      if (spec.min !== undefined) n = n.min(spec.min, `must be >= ${spec.min}`);
+      if (spec.max !== undefined) n = n.max(spec.max, `must be <= ${spec.max}`);
+      return z
+        .string()
+        .trim()
+        .regex(/^-?\d+$/, 'must be an integer')
+        .transform((v) => Number(v))
+        .pipe(n);
+    }
+    case 'bool':
+      return z
+        .string()
+        .trim()
+        .toLowerCase()
+        .refine((v) => ['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'].includes(v), 'must be true or false')
+        .transform((v) => ['true', '1', 'yes', 'on'].includes(v));
+    case 'enum':
+      return z
+        .string()
+        .trim()
+        .refine((v) => (spec.values ?? []).includes(v), `must be one of ${(spec.values ?? []).join(', ')}`);
+    case 'list':
+      return z.string().transform((v) =>
+        v
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s.length > 0),
+      );
+    case 'json-map':
+      return z.string().transform((v, ctx) => {
+        const text = v.trim() === '' ? '{}' : v.trim();
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          ctx.addIssue({ code: 'custom', message: 'must be a JSON object like {"device:*:stream": "topic"}' });
+          return z.NEVER;
+        }
+        if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+          ctx.addIssue({ code: 'custom', message: 'must be a JSON object like {"device:*:stream": "topic"}' });
+          return z.NEVER;
+        }
+        const entries: [string, string][] = [];
+        for (const [k, val] of Object.entries(parsed)) {
+          if (typeof val !== 'string' || val === '') {
+            ctx.addIssue({ code: 'custom', message: `value of "${k}" must be a non-empty topic name` });
+            return z.NEVER;
+          }
+          entries.push([k, val]);
+        }
+        return entries;
+      });
+    case 'db-range':
+      return z.string().transform((v, ctx) => {
+        const dbs = parseDbRange(v);
+        if (typeof dbs === 'string') {
+          ctx.addIssue({ code: 'custom', message: dbs });
+          return z.NEVER;
+        }
+        return dbs;
+      });
+  }
+}
+
+/** "0-15" | "0,3,5" | "0-3,7" -> sorted unique DB numbers, or an error message. */
+export function parseDbRange(text: string): number[] | string {
+  const out = new Set<number>();
+  const parts = text
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
+  if (parts.length === 0) return 'must name at least one DB, like "0-15" or "0,3"';
+  for (const part of parts) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part);
+    if (!m) return `"${part}" is not a DB number or range like "0-15"`;
+    const lo = Number(m[1]);
+    const hi = m[2] === undefined ? lo : Number(m[2]);
+    if (hi < lo) return `range "${part}" ends before it starts`;
+    if (hi > 10000) return `DB ${hi} is out of range`;
+    for (let db = lo; db <= hi; db += 1) out.add(db);
+  }
+  return [...out].sort((a, b) => a - b);
+}

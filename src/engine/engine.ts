@@ -1,0 +1,379 @@
+/**
+ * The sync engine: owns the connections and runs the loops of the daemon.
+ *
+ *   discovery loop  SCAN ... TYPE stream over SOURCE_REDIS_DB_SEARCH_RANGE every interval
+ *   read loop/DB    XREADGROUP (own pending first, then new) -> Pipeline.submit
+ *   claim loop      XAUTOCLAIM entries idle > SOURCE_CLAIM_IDLE_MS (crashed instances)
+ *   resync loop     unsynced keys in the target older than SYNC_RESEND_AFTER_MS -> Kafka
+ *
+ * Invariants: see pipeline.ts. In addition: on start, the unsynced set is rebuilt from the
+ * target's keys (recovery) before anything is resent; a graceful stop ends the loops, lets
+ * in-flight deliveries finish and get acknowledged for up to SYNC_SHUTDOWN_TIMEOUT_MS, then
+ * closes; whatever is still undelivered stays unsynced and pending, to be found on restart.
+ */
+import { TargetBuffer, type OutgoingMessage } from '../buffer/store.js';
+import { newMessageId } from '../buffer/key-format.js';
+import type { Config } from '../config/config.js';
+import { errorMessage, SyncError } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
+import { connectRedis, endpointName, type RedisConnection } from '../redis/client.js';
+import { KafkaSink } from '../sink/producer.js';
+import { SourceDb, type SourceEntry } from '../source/streams.js';
+import { GlobMap } from '../util/glob.js';
+import { backoffMs, sleep } from '../util/retry.js';
+import { streamMessage, type StreamMapping, type StreamMessage } from './messages.js';
+import { Pipeline } from './pipeline.js';
+
+export interface EngineStatus {
+  readonly running: boolean;
+  readonly source: string;
+  readonly target: string;
+  readonly kafka: string;
+  readonly streams: number;
+}
+
+export class SyncEngine {
+  readonly sink: KafkaSink;
+  private buffer: TargetBuffer | undefined;
+  private pipeline: Pipeline | undefined;
+  private readonly sources = new Map<number, SourceDb>();
+  private readonly readLoops = new Map<number, Promise<void>>();
+  private readonly loops: Promise<void>[] = [];
+  private readonly stopCtl = new AbortController();
+  private readonly abandonCtl = new AbortController();
+  private readonly mapping: StreamMapping;
+  private running = false;
+  private targetConns: RedisConnection[] = [];
+
+  constructor(
+    readonly cfg: Config,
+    readonly log: Logger,
+  ) {
+    this.sink = new KafkaSink(cfg.kafka, log);
+    this.mapping = {
+      topics: new GlobMap(cfg.stream.topicMap),
+      defaultTopic: cfg.kafka.topic,
+      keyField: cfg.kafka.keyField,
+      encoding: cfg.source.encoding,
+    };
+  }
+
+  get stopSignal(): AbortSignal {
+    return this.stopCtl.signal;
+  }
+
+  get pipe(): Pipeline {
+    if (!this.pipeline) throw new SyncError('the engine is not started: call start() first');
+    return this.pipeline;
+  }
+
+  get target(): TargetBuffer {
+    if (!this.buffer) throw new SyncError('the engine is not started: call start() first');
+    return this.buffer;
+  }
+
+  /** Connects the target and Kafka (retrying with backoff) and rebuilds the unsynced set. */
+  async start(opts: { connectTimeoutMs?: number } = {}): Promise<void> {
+    const poolSize = Math.min(this.cfg.target.poolSize, 4);
+    this.targetConns = await this.connectWithRetry('target', this.cfg.target.db, poolSize, opts.connectTimeoutMs);
+    this.buffer = new TargetBuffer(this.targetConns, this.cfg.target);
+    this.pipeline = new Pipeline(this.buffer, this.sink, this.cfg, this.log, {
+      stop: this.stopCtl.signal,
+      abandon: this.abandonCtl.signal,
+    });
+    const t0 = Date.now();
+    const recovered = await this.pipeline.retrying('recovery', () => this.target.recover());
+    this.log.info({ unsynced: recovered, ms: Date.now() - t0 }, 'recovery: rebuilt the unsynced set');
+    if (opts.connectTimeoutMs !== undefined) await this.sink.connectOnce(opts.connectTimeoutMs);
+    else await this.sink.connect(this.stopCtl.signal);
+    this.running = true;
+  }
+
+  /** Starts the daemon loops (discovery, reading, claiming, resync). Returns at once. */
+  runForever(): void {
+    this.loops.push(this.discoveryLoop(), this.claimLoop(), this.resyncLoop());
+  }
+
+  status(): EngineStatus {
+    const src = [...this.sources.values()];
+    return {
+      running: this.running,
+      source:
+        src.length === 0 ? 'not connected' : src.every((s) => s.commands.isReady()) ? 'connected' : 'reconnecting',
+      target: this.targetConns.length > 0 && this.targetConns.every((c) => c.isReady()) ? 'connected' : 'disconnected',
+      kafka: this.sink.status,
+      streams: src.reduce((n, s) => n + s.streamNames.length, 0),
+    };
+  }
+
+  /** The SourceDb of a DB, connecting it on first use. */
+  async sourceDb(db: number): Promise<SourceDb> {
+    let s = this.sources.get(db);
+    if (!s) {
+      const [commands] = await this.connectWithRetry('source', db, 1);
+      const [reads] = await this.connectWithRetry('source', db, 1);
+      s =
+        this.sources.get(db) ??
+        new SourceDb(db, commands as RedisConnection, reads as RedisConnection, this.cfg.source);
+      this.sources.set(db, s);
+    }
+    return s;
+  }
+
+  /** Buffers and delivers stream entries of one DB; resolves once they are produced. */
+  async submitEntries(
+    src: SourceDb,
+    entries: readonly SourceEntry[],
+    mapping: StreamMapping = this.mapping,
+  ): Promise<{ whenDelivered: Promise<void> }> {
+    const gone = entries.filter((e) => e.fields.length === 0);
+    if (gone.length > 0) await src.ack(gone); // deleted while pending: nothing left to send
+    const live = entries.filter((e) => e.fields.length > 0);
+    const msgs = live.map((e) => streamMessage(e, this.target.keys, mapping));
+    const conn = this.targetConns[src.db % this.targetConns.length];
+    const handle = await this.pipe.submit<StreamMessage>(msgs, {
+      ...(conn ? { conn } : {}),
+      ackMode: this.cfg.source.ackMode,
+      ackSource: (ms) => src.ack(ms.map((m) => m.entry)),
+    });
+    return handle ?? { whenDelivered: Promise.resolve() };
+  }
+
+  /** A direct message: buffered, sent, marked synced. Returns its buffer key. */
+  async sendMessage(
+    topic: string,
+    message: Buffer | string,
+    deviceId: string,
+    opts: { waitForKafka?: boolean } = {},
+  ): Promise<string> {
+    if (!/^[a-zA-Z0-9._-]{1,249}$/.test(topic))
+      throw new SyncError(`topic "${topic}" is not a valid Kafka topic name (letters, digits, . _ -)`);
+    const key = this.target.keys.messageKey({ topic, id: newMessageId(), origin: { kind: 'direct', deviceId } });
+    const m: OutgoingMessage = {
+      key,
+      topic,
+      kafkaKey: Buffer.from(deviceId),
+      payload: Buffer.isBuffer(message) ? message : Buffer.from(message),
+    };
+    const handle = await this.pipe.submit([m]);
+    if (!handle) throw new SyncError('the engine stopped before the message was buffered');
+    if (opts.waitForKafka !== false) await handle.whenDelivered;
+    return key;
+  }
+
+  /**
+   * One pass over the unsynced set: resends messages not in flight here and older than
+   * `minAgeMs`, waits for their delivery, and returns how many were delivered.
+   */
+  async syncUnsynced(opts: { minAgeMs?: number; defaultTopic?: string } = {}): Promise<number> {
+    const minAge = opts.minAgeMs ?? 0;
+    const before = this.pipe.stats.delivered;
+    const waits: Promise<void>[] = [];
+    let cursor = '0';
+    do {
+      const page = await this.target.scanUnsynced(cursor, 1000);
+      cursor = page.cursor;
+      const keys = page.keys.filter((k) => !this.pipe.inFlight.has(k));
+      if (keys.length === 0) continue;
+      const stored = await this.target.fetch(keys);
+      const missing = keys.filter((_, i) => stored[i] === undefined);
+      await this.target.forget(missing);
+      const now = Date.now();
+      const due = stored.filter(
+        (m): m is NonNullable<typeof m> =>
+          m !== undefined && now - m.createdMs >= minAge && !this.pipe.inFlight.has(m.key),
+      );
+      const withTopic = due.map((m) => (m.topic === '' && opts.defaultTopic ? { ...m, topic: opts.defaultTopic } : m));
+      const handle = await this.pipe.deliver(withTopic, (ms) => this.ackOrigins(ms));
+      if (!handle) break;
+      waits.push(handle.whenDelivered);
+    } while (cursor !== '0' && !this.stopCtl.signal.aborted);
+    await Promise.all(waits);
+    return this.pipe.stats.delivered - before;
+  }
+
+  /** Graceful stop: loops end, in-flight deliveries finish (bounded), connections close. */
+  async stop(): Promise<void> {
+    if (this.stopCtl.signal.aborted) return;
+    this.log.info('stopping: finishing in-flight deliveries');
+    this.stopCtl.abort();
+    await Promise.allSettled([...this.loops, ...this.readLoops.values()]);
+    const drained = this.pipeline ? await this.pipeline.drain(this.cfg.sync.shutdownTimeoutMs) : true;
+    if (!drained) this.log.warn('shutdown timeout: undelivered messages stay buffered and are resent on restart');
+    this.abandonCtl.abort();
+    await this.sink.flush(1000).catch(() => undefined);
+    await this.sink.close();
+    const conns = [...this.targetConns, ...[...this.sources.values()].flatMap((s) => [s.commands, s.reads])];
+    await Promise.allSettled(conns.map((c) => c.close()));
+    this.running = false;
+    this.log.info({ drained }, 'stopped');
+  }
+
+  private async ackOrigins(messages: readonly OutgoingMessage[]): Promise<void> {
+    const byDb = new Map<number, { stream: string; id: string }[]>();
+    for (const m of messages) {
+      const parts = this.target.keys.parse(m.key);
+      if (parts?.origin.kind !== 'stream') continue;
+      let list = byDb.get(parts.origin.db);
+      if (!list) byDb.set(parts.origin.db, (list = []));
+      list.push({ stream: parts.origin.stream, id: parts.id });
+    }
+    for (const [db, list] of byDb) {
+      if (this.cfg.source.ackMode === 'target') continue; // already acknowledged at buffering
+      const src = await this.sourceDb(db);
+      await src.ack(list);
+    }
+  }
+
+  private async connectWithRetry(
+    role: 'source' | 'target',
+    db: number,
+    count: number,
+    timeoutMs?: number,
+  ): Promise<RedisConnection[]> {
+    const cfg = role === 'source' ? this.cfg.source : this.cfg.target;
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        const conns: RedisConnection[] = [];
+        for (let i = 0; i < count; i += 1) {
+          const c = await connectRedis(cfg, {
+            role,
+            db,
+            connectTimeoutMs: timeoutMs ?? 10_000,
+            name: `redis-kafka-sync-${role}`,
+          });
+          c.onError((err) => this.log.warn({ err: err.message }, 'Redis connection error'));
+          conns.push(c);
+        }
+        return conns;
+      } catch (err) {
+        if (timeoutMs !== undefined || this.stopCtl.signal.aborted) throw err;
+        const delay = backoffMs(attempt, this.cfg.sync.retryBaseMs, this.cfg.sync.retryMaxMs);
+        this.log.warn(
+          { endpoint: endpointName(cfg, role), attempt, delayMs: delay, err: errorMessage(err) },
+          `cannot connect to the ${role} Redis; retrying`,
+        );
+        await sleep(delay, this.stopCtl.signal);
+      }
+    }
+  }
+
+  private async discoveryLoop(): Promise<void> {
+    const signal = this.stopCtl.signal;
+    const configured = this.configuredStreams();
+    for (let first = true; !signal.aborted; first = false) {
+      try {
+        if (configured) {
+          if (first) for (const [db, names] of configured) await this.useStreams(db, names, true);
+        } else if (first || this.cfg.stream.autoDiscovery) {
+          const t0 = Date.now();
+          let total = 0;
+          for (const db of this.cfg.source.dbSearchRange) {
+            const src = await this.sourceDb(db);
+            const names = await src.discover(this.cfg.stream.discoveryPatterns);
+            total += names.length;
+            await this.useStreams(db, names, false);
+          }
+          this.log.debug({ streams: total, ms: Date.now() - t0 }, 'discovery cycle');
+        }
+      } catch (err) {
+        this.log.warn({ err: errorMessage(err) }, 'stream discovery failed; retrying next interval');
+      }
+      await sleep(this.cfg.stream.discoveryIntervalSeconds * 1000, signal);
+    }
+  }
+
+  /** SOURCE_STREAMS ("name" or "name@db") grouped by DB, or undefined when discovery is used. */
+  private configuredStreams(): Map<number, string[]> | undefined {
+    if (this.cfg.stream.autoDiscovery || this.cfg.stream.streams.length === 0) return undefined;
+    const byDb = new Map<number, string[]>();
+    const defaultDb = this.cfg.source.dbSearchRange[0] ?? 0;
+    for (const spec of this.cfg.stream.streams) {
+      const m = /^(.*)@(\d+)$/.exec(spec);
+      const db = m ? Number(m[2]) : defaultDb;
+      const name = m ? (m[1] as string) : spec;
+      byDb.set(db, [...(byDb.get(db) ?? []), name]);
+    }
+    return byDb;
+  }
+
+  private async useStreams(db: number, names: readonly string[], create: boolean): Promise<void> {
+    const src = await this.sourceDb(db);
+    if (create) for (const n of names) await src.ensureGroup(n, true);
+    const { added, removed } = await src.setStreams(names);
+    if (added.length > 0 || removed.length > 0) {
+      this.log.info(
+        { db, added: added.length, removed: removed.length, streams: src.streamNames.length },
+        'streams changed',
+      );
+    }
+    if (src.streamNames.length > 0 && !this.readLoops.has(db)) this.readLoops.set(db, this.readLoop(src));
+  }
+
+  private async readLoop(src: SourceDb): Promise<void> {
+    const signal = this.stopCtl.signal;
+    for (let attempt = 0; !signal.aborted;) {
+      let entries: SourceEntry[];
+      try {
+        if (src.streamNames.length === 0) {
+          await sleep(this.cfg.source.blockMs, signal);
+          continue;
+        }
+        entries = await src.read(this.cfg.source.batchSize, this.cfg.source.blockMs);
+        attempt = 0;
+      } catch (err) {
+        const msg = errorMessage(err);
+        if (/NOGROUP|WRONGTYPE|no such key/i.test(msg)) {
+          const dropped = await src.revalidate().catch(() => []);
+          this.log.warn({ db: src.db, err: msg, dropped }, 'a source stream changed under the reader; revalidated');
+        } else {
+          const delay = backoffMs(attempt, this.cfg.sync.retryBaseMs, this.cfg.sync.retryMaxMs);
+          attempt += 1;
+          this.log.warn({ db: src.db, err: msg, delayMs: delay }, 'reading the source failed; retrying');
+          await sleep(delay, signal);
+        }
+        continue;
+      }
+      if (entries.length > 0 && !signal.aborted) await this.submitEntries(src, entries);
+    }
+  }
+
+  private async claimLoop(): Promise<void> {
+    const signal = this.stopCtl.signal;
+    const every = Math.max(1000, Math.floor(this.cfg.source.claimIdleMs / 2));
+    while (!signal.aborted) {
+      await sleep(every, signal);
+      for (const src of this.sources.values()) {
+        for (const stream of src.streamNames) {
+          if (signal.aborted) return;
+          try {
+            const claimed = await src.claim(stream, this.cfg.source.claimIdleMs, this.cfg.source.batchSize);
+            if (claimed.length > 0) {
+              this.log.info(
+                { db: src.db, stream, count: claimed.length },
+                'claimed entries left pending by another consumer',
+              );
+              await this.submitEntries(src, claimed);
+            }
+          } catch (err) {
+            this.log.warn({ db: src.db, stream, err: errorMessage(err) }, 'claiming pending entries failed');
+          }
+        }
+      }
+    }
+  }
+
+  private async resyncLoop(): Promise<void> {
+    const signal = this.stopCtl.signal;
+    while (!signal.aborted) {
+      await sleep(this.cfg.sync.resyncIntervalMs, signal);
+      if (signal.aborted) return;
+      try {
+        const n = await this.syncUnsynced({ minAgeMs: this.cfg.sync.resendAfterMs });
+        if (n > 0) this.log.info({ delivered: n }, 'resync delivered buffered messages');
+      } catch (err) {
+        this.log.warn({ err: errorMessage(err) }, 'resync pass failed; retrying next interval');
+      }
+    }
+  }
+}

@@ -1,0 +1,242 @@
+/**
+ * The delivery pipeline: buffer -> Kafka -> mark synced -> acknowledge the source.
+ *
+ * Invariants
+ *  1. A message is produced only after the target Redis confirmed holding it (put_batch).
+ *  2. It is marked synced only after Kafka acknowledged it (acks=all), and the source entry is
+ *     acknowledged/deleted only after that (SOURCE_ACK_MODE=kafka) or after (1) (=target).
+ *  3. A failed delivery is retried (only the failed messages, never the whole batch) with
+ *     backoff until delivered or the engine stops; on stop it simply stays unsynced in the
+ *     buffer and pending in the source, to be found again (resync, PEL re-read, XAUTOCLAIM).
+ *  4. At most KAFKA_MAX_CONCURRENT_SENDS batches / KAFKA_MAX_IN_FLIGHT_BYTES bytes are in flight;
+ *     `submit` waits for room, so readers slow down instead of memory growing.
+ *  5. A message Kafka can never take (too large) goes to the dead-letter stream with its reason,
+ *     and only then is it acknowledged: it never blocks the others and is never silently lost.
+ *  6. Batches submitted by one caller are produced in submission order (per-device order).
+ */
+import type { TargetBuffer, OutgoingMessage } from '../buffer/store.js';
+import type { Config } from '../config/config.js';
+import { errorMessage, isRetryable, PoisonMessageError, type SyncError } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
+import type { RedisConnection } from '../redis/client.js';
+import type { KafkaSink } from '../sink/producer.js';
+import { backoffMs, Budget, sleep } from '../util/retry.js';
+import { headersFor } from './messages.js';
+
+export interface SubmitOptions<M extends OutgoingMessage> {
+  /** Connection for the buffer write; one per caller keeps its writes in order. */
+  readonly conn?: RedisConnection;
+  /** Called once the messages are safe per the ack mode, to acknowledge their source. */
+  readonly ackSource?: (messages: readonly M[]) => Promise<void>;
+  /** When to call ackSource: after the target write ('target') or after Kafka's ack ('kafka'). */
+  readonly ackMode?: 'kafka' | 'target';
+}
+
+export interface PipelineStats {
+  buffered: number;
+  delivered: number;
+  deadLettered: number;
+  retries: number;
+  lastSyncMs: number;
+}
+
+export class Pipeline {
+  readonly budget: Budget;
+  readonly inFlight = new Set<string>();
+  readonly stats: PipelineStats = { buffered: 0, delivered: 0, deadLettered: 0, retries: 0, lastSyncMs: 0 };
+  private readonly deliveries = new Set<Promise<void>>();
+
+  constructor(
+    readonly buffer: TargetBuffer,
+    readonly sink: KafkaSink,
+    private readonly cfg: Config,
+    private readonly log: Logger,
+    /** stop: no new work (readers end, failed deliveries are not retried). abandon: give up waiting. */
+    private readonly signals: { readonly stop: AbortSignal; readonly abandon: AbortSignal },
+  ) {
+    this.budget = new Budget(cfg.kafka.maxConcurrentSends, cfg.kafka.maxInFlightBytes);
+  }
+
+  /**
+   * Buffers the messages (retrying until the target accepts them), then starts their delivery.
+   * Resolves when the messages are buffered and produced, NOT when delivered; `whenDelivered`
+   * on the returned handle resolves after delivery, marking and source ack. Returns undefined
+   * when the engine stopped before the messages were buffered (they stay in the source).
+   */
+  async submit<M extends OutgoingMessage>(
+    messages: readonly M[],
+    opts: SubmitOptions<M> = {},
+  ): Promise<{ whenDelivered: Promise<void> } | undefined> {
+    if (messages.length === 0) return { whenDelivered: Promise.resolve() };
+    // In flight from now on, so the periodic resync never sends what a reader is sending.
+    for (const m of messages) this.inFlight.add(m.key);
+    const statuses = await this.retrying('buffer write', () => this.buffer.put(messages, opts.conn));
+    if (!statuses) {
+      for (const m of messages) this.inFlight.delete(m.key);
+      return undefined;
+    }
+    const toSend: M[] = [];
+    const alreadySynced: M[] = [];
+    messages.forEach((m, i) => (statuses[i] === 2 ? alreadySynced : toSend).push(m));
+    this.stats.buffered += toSend.length;
+    if (opts.ackSource && (opts.ackMode === 'target' || alreadySynced.length === messages.length)) {
+      const ack = opts.ackSource;
+      const safe = opts.ackMode === 'target' ? messages : alreadySynced;
+      await this.retryingVoid('source ack', () => ack(safe));
+    } else if (opts.ackSource && alreadySynced.length > 0) {
+      const ack = opts.ackSource;
+      await this.retryingVoid('source ack', () => ack(alreadySynced));
+    }
+    for (const m of alreadySynced) this.inFlight.delete(m.key);
+    if (opts.ackMode === 'target' && !this.budget.tryAcquireFits(toSend.reduce((n, m) => n + m.payload.length, 0))) {
+      // The source is already acknowledged and Kafka is slow or down: do not hold the reader;
+      // these stay unsynced in the target and the resync loop delivers them later.
+      for (const m of toSend) this.inFlight.delete(m.key);
+      return { whenDelivered: Promise.resolve() };
+    }
+    const afterDelivery = opts.ackMode === 'target' ? undefined : opts.ackSource;
+    const handle = await this.deliver(toSend, afterDelivery);
+    if (!handle) for (const m of toSend) this.inFlight.delete(m.key);
+    return handle;
+  }
+
+  /** Waits for room, produces, and returns a promise of the delivery being fully settled. */
+  async deliver<M extends OutgoingMessage>(
+    messages: readonly M[],
+    ackSource?: (m: readonly M[]) => Promise<void>,
+  ): Promise<{ whenDelivered: Promise<void> } | undefined> {
+    if (messages.length === 0) return { whenDelivered: Promise.resolve() };
+    const bytes = messages.reduce((n, m) => n + m.payload.length, 0);
+    if (!(await this.budget.acquire(bytes, this.signals.stop))) return undefined;
+    for (const m of messages) this.inFlight.add(m.key);
+    const p = this.settle(messages, ackSource).finally(() => {
+      for (const m of messages) this.inFlight.delete(m.key);
+      this.budget.release(bytes);
+      this.deliveries.delete(p);
+    });
+    this.deliveries.add(p);
+    // settle() produced synchronously above, in submission order; it awaits the reports.
+    return { whenDelivered: p };
+  }
+
+  /** Waits until every delivery started so far has settled, or the timeout passes. */
+  async drain(timeoutMs: number): Promise<boolean> {
+    const all = Promise.all([...this.deliveries]).then(() => true);
+    const timeout = new Promise<boolean>((r) => setTimeout(() => r(false), timeoutMs).unref());
+    return Promise.race([all, timeout]);
+  }
+
+  private async settle<M extends OutgoingMessage>(
+    messages: readonly M[],
+    ackSource?: (m: readonly M[]) => Promise<void>,
+  ): Promise<void> {
+    let pending: readonly M[] = messages;
+    let firstSend = this.produce(pending);
+    for (let attempt = 0; pending.length > 0; attempt += 1) {
+      const outcomes = await firstSend;
+      const delivered: M[] = [];
+      const failed: M[] = [];
+      const poison: { m: M; err: SyncError }[] = [];
+      pending.forEach((m, i) => {
+        const o = outcomes[i];
+        if (o === undefined) delivered.push(m);
+        else if (o instanceof PoisonMessageError || !isRetryable(o)) poison.push({ m, err: o });
+        else failed.push(m);
+      });
+      if (delivered.length > 0) {
+        if (!(await this.retryingVoid('mark synced', () => this.buffer.markSynced(delivered.map((m) => m.key)))))
+          return;
+        this.stats.delivered += delivered.length;
+        this.stats.lastSyncMs = Date.now();
+        if (ackSource) await this.retryingVoid('source ack', () => ackSource(delivered));
+      }
+      if (poison.length > 0) {
+        await this.retryingVoid('dead letter', () =>
+          this.deadLetter(poison.map(({ m, err }) => ({ m, reason: errorMessage(err) }))),
+        );
+        this.stats.deadLettered += poison.length;
+        if (ackSource) await this.retryingVoid('source ack', () => ackSource(poison.map((p) => p.m)));
+      }
+      pending = failed;
+      if (pending.length === 0 || this.signals.stop.aborted) return;
+      this.stats.retries += pending.length;
+      const first = outcomes.find((o) => o !== undefined);
+      this.log.warn(
+        { count: pending.length, attempt, err: first ? errorMessage(first) : undefined },
+        'Kafka delivery failed; retrying the failed messages',
+      );
+      await sleep(backoffMs(attempt, this.cfg.sync.retryBaseMs, this.cfg.sync.retryMaxMs), this.signals.stop);
+      if (this.signals.stop.aborted) return;
+      firstSend = this.produce(pending);
+    }
+  }
+
+  private produce(messages: readonly OutgoingMessage[]): Promise<(SyncError | undefined)[]> {
+    return this.sink.sendBatch(
+      messages.map((m) => ({
+        topic: m.topic,
+        kafkaKey: m.kafkaKey,
+        payload: m.payload,
+        headers: headersFor(this.buffer.keys, m.key),
+      })),
+    );
+  }
+
+  /** Moves messages to the dead-letter stream (with reason) and out of the unsynced set. */
+  private async deadLetter(items: readonly { m: OutgoingMessage; reason: string }[]): Promise<void> {
+    const conn = this.buffer.primary;
+    const keys = this.buffer.keys;
+    await Promise.all(
+      items.map(({ m, reason }) =>
+        conn.send([
+          'XADD',
+          keys.deadLetters,
+          'MAXLEN',
+          '~',
+          '100000',
+          '*',
+          'key',
+          m.key,
+          'topic',
+          m.topic,
+          'kafka_key',
+          m.kafkaKey,
+          'reason',
+          reason,
+          'failed_at',
+          String(Date.now()),
+          'payload',
+          m.payload,
+        ]),
+      ),
+    );
+    await Promise.all(items.map(({ m }) => conn.send(['DEL', m.key])));
+    await this.buffer.forget(items.map(({ m }) => m.key));
+    this.log.error(
+      { count: items.length, reason: items[0]?.reason, stream: keys.deadLetters },
+      'messages moved to the dead-letter stream',
+    );
+  }
+
+  /** `retrying` for actions without a result: true when done, false when abandoned. */
+  async retryingVoid(what: string, fn: () => Promise<unknown>): Promise<boolean> {
+    return (await this.retrying(what, async () => (await fn(), true))) === true;
+  }
+
+  /** Runs `fn` until it succeeds, backing off; undefined only when abandoned (so T must not be void). */
+  async retrying<T extends NonNullable<unknown>>(what: string, fn: () => Promise<T>): Promise<T | undefined> {
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (this.signals.abandon.aborted) return undefined;
+        this.stats.retries += 1;
+        const delay = backoffMs(attempt, this.cfg.sync.retryBaseMs, this.cfg.sync.retryMaxMs);
+        if (attempt === 0 || attempt % 10 === 0)
+          this.log.warn({ what, attempt, delayMs: delay, err: errorMessage(err) }, `${what} failed; retrying`);
+        await sleep(delay, this.signals.abandon);
+        if (this.signals.abandon.aborted) return undefined;
+      }
+    }
+  }
+}

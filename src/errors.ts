@@ -1,0 +1,71 @@
+/**
+ * One error base for the whole product. Every error carries a stable `code` (derived from one
+ * constant per class so it cannot drift), a `retryable` flag, and an optional `cause`.
+ * Retry loops ask only `isRetryable(err)`: is every error in the cause chain retryable?
+ */
+export class SyncError extends Error {
+  static readonly CODE: string = 'SYNC_ERROR';
+  readonly code: string;
+  readonly retryable: boolean;
+
+  constructor(message: string, options: { retryable?: boolean; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = (new.target as typeof SyncError).CODE;
+    this.retryable = options.retryable ?? false;
+  }
+}
+
+/** Invalid configuration: the message names the variable and what is wrong. Never retryable. */
+export class ConfigError extends SyncError {
+  static override readonly CODE = 'CONFIG_INVALID';
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+    this.problems = problems;
+  }
+}
+
+/** A server (Redis or Kafka) could not be reached or refused us; names the endpoint. */
+export class ConnectionError extends SyncError {
+  static override readonly CODE = 'CONNECTION_FAILED';
+}
+
+/** A required program or package is missing on this machine. */
+export class PrerequisiteError extends SyncError {
+  static override readonly CODE = 'PREREQUISITE_MISSING';
+}
+
+/** Redis refused a write because it reached maxmemory: back off and retry, never drop. */
+export class BufferFullError extends SyncError {
+  static override readonly CODE = 'BUFFER_FULL';
+  constructor(message: string, cause?: unknown) {
+    super(message, { retryable: true, cause });
+  }
+}
+
+/** Kafka did not confirm a delivery. `retryable` says whether resending can succeed. */
+export class DeliveryError extends SyncError {
+  static override readonly CODE = 'DELIVERY_FAILED';
+}
+
+/** A message can never be delivered as is (too large, malformed): it goes to dead letters. */
+export class PoisonMessageError extends SyncError {
+  static override readonly CODE = 'POISON_MESSAGE';
+}
+
+/** True when `err` and every error in its cause chain are marked retryable. */
+export function isRetryable(err: unknown): boolean {
+  let current: unknown = err;
+  let seen = 0;
+  while (current !== undefined && current !== null && seen < 16) {
+    if (!(current instanceof SyncError) || !current.retryable) return false;
+    current = current.cause;
+    seen += 1;
+  }
+  return seen > 0;
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

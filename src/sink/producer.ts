@@ -1,0 +1,191 @@
+/**
+ * The Kafka sink: one librdkafka producer (raw Producer API, the fast path) with a delivery
+ * report per message.
+ *
+ * Contract: `sendBatch` resolves, once every message of the batch has a delivery report, with
+ * one outcome per message: `undefined` = Kafka acknowledged it (acks=all), otherwise the error.
+ * It never rejects: a message whose outcome is an error is NOT in Kafka and the caller keeps it
+ * unsynced (retryable error) or dead-letters it (PoisonMessageError). Nothing is dropped here.
+ * Order: messages are produced in call order; with idempotence, librdkafka keeps that order per
+ * partition through its own retries.
+ */
+import Kafka from '@confluentinc/kafka-javascript';
+import type { LibrdKafkaError, DeliveryReport, MessageHeader } from '@confluentinc/kafka-javascript';
+import type { Config } from '../config/config.js';
+import { ConnectionError, DeliveryError, PoisonMessageError, errorMessage, type SyncError } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
+import { sleep } from '../util/retry.js';
+import { producerSettings } from './kafka-config.js';
+
+export interface SinkMessage {
+  readonly topic: string;
+  readonly kafkaKey: Buffer;
+  readonly payload: Buffer;
+  readonly headers: MessageHeader[];
+}
+
+export type Outcome = SyncError | undefined;
+
+interface PendingBatch {
+  remaining: number;
+  outcomes: Outcome[];
+  resolve: (o: Outcome[]) => void;
+}
+
+const CODES = Kafka.CODES.ERRORS;
+const POISON_CODES = new Set<number>([
+  CODES.ERR_MSG_SIZE_TOO_LARGE,
+  CODES.ERR_INVALID_MSG_SIZE,
+  CODES.ERR_RECORD_LIST_TOO_LARGE,
+]);
+
+export class KafkaSink {
+  private producer: Kafka.Producer | undefined;
+  private connected = false;
+  private lastError: string | undefined;
+  private readonly endpoint: string;
+
+  constructor(
+    private readonly cfg: Config['kafka'],
+    private readonly log: Logger,
+  ) {
+    this.endpoint = `Kafka ${cfg.securityProtocol} ${cfg.bootstrapServers}`;
+  }
+
+  get isConnected(): boolean {
+    return this.connected;
+  }
+  get status(): string {
+    return this.connected ? 'connected' : `disconnected${this.lastError ? `: ${this.lastError}` : ''}`;
+  }
+
+  /** Connects, retrying with backoff until it succeeds or `signal` aborts. */
+  async connect(signal?: AbortSignal, backoff = { baseMs: 200, maxMs: 10_000 }): Promise<void> {
+    for (let attempt = 0; !signal?.aborted; attempt += 1) {
+      try {
+        await this.connectOnce(15_000);
+        return;
+      } catch (err) {
+        this.lastError = errorMessage(err);
+        this.log.warn({ err: this.lastError, endpoint: this.endpoint, attempt }, 'Kafka not reachable yet; retrying');
+        await sleep(Math.min(backoff.maxMs, backoff.baseMs * 2 ** Math.min(attempt, 10)), signal);
+      }
+    }
+  }
+
+  /** One connection attempt; rejects with a ConnectionError naming the endpoint. */
+  connectOnce(timeoutMs: number): Promise<void> {
+    const producer = new Kafka.Producer(producerSettings(this.cfg) as Kafka.ProducerGlobalConfig);
+    producer.on('delivery-report', (err: LibrdKafkaError | null, report: DeliveryReport) => this.onReport(err, report));
+    producer.on('event.error', (err: LibrdKafkaError) => this.onError(err));
+    return new Promise((resolve, reject) => {
+      producer.connect({ timeout: timeoutMs }, (err) => {
+        if (err) {
+          producer.disconnect(() => undefined);
+          reject(
+            new ConnectionError(
+              `${this.endpoint}: ${err.message}; check KAFKA_BOOTSTRAP_SERVERS and the security settings`,
+              { retryable: true, cause: err },
+            ),
+          );
+          return;
+        }
+        producer.setPollInterval(2);
+        this.producer = producer;
+        this.connected = true;
+        this.lastError = undefined;
+        this.log.info({ endpoint: this.endpoint }, 'connected to Kafka');
+        resolve();
+      });
+    });
+  }
+
+  /** Produces a batch; resolves with one outcome per message when all reports are in. */
+  async sendBatch(messages: readonly SinkMessage[]): Promise<Outcome[]> {
+    if (messages.length === 0) return [];
+    let resolve!: (o: Outcome[]) => void;
+    const done = new Promise<Outcome[]>((r) => (resolve = r));
+    const batch: PendingBatch = { remaining: messages.length, outcomes: new Array<Outcome>(messages.length), resolve };
+    let waits = 0;
+    for (let i = 0; i < messages.length;) {
+      if (this.tryProduce(messages[i] as SinkMessage, batch, i)) {
+        i += 1;
+        waits = 0;
+      } else {
+        // librdkafka's local queue is full: wait for deliveries to make room (backpressure).
+        this.producer?.poll();
+        waits += 1;
+        await sleep(Math.min(100, 5 * waits));
+      }
+    }
+    return done;
+  }
+
+  async flush(timeoutMs: number): Promise<void> {
+    const p = this.producer;
+    if (!p) return;
+    await new Promise<void>((resolve) => p.flush(timeoutMs, () => resolve()));
+  }
+
+  async close(): Promise<void> {
+    const p = this.producer;
+    this.producer = undefined;
+    this.connected = false;
+    if (p) await new Promise<void>((resolve) => p.disconnect(5000, () => resolve()));
+  }
+
+  /** Produces one message or settles it with an error; false when the local queue is full. */
+  private tryProduce(m: SinkMessage, batch: PendingBatch, index: number): boolean {
+    const p = this.producer;
+    if (!p) {
+      this.settle(batch, index, new DeliveryError(`${this.endpoint}: producer not connected`, { retryable: true }));
+      return true;
+    }
+    try {
+      p.produce(m.topic, null, m.payload, m.kafkaKey, Date.now(), { batch, index }, m.headers);
+    } catch (err) {
+      if ((err as { code?: number }).code === CODES.ERR__QUEUE_FULL) return false;
+      this.settle(batch, index, classify(err as LibrdKafkaError, m, this.cfg.maxRequestSizeBytes));
+    }
+    return true;
+  }
+
+  private onReport(err: LibrdKafkaError | null, report: DeliveryReport): void {
+    const opaque = report.opaque as { batch: PendingBatch; index: number } | undefined;
+    if (!opaque) return;
+    const outcome = err ? classify(err, undefined, this.cfg.maxRequestSizeBytes) : undefined;
+    this.settle(opaque.batch, opaque.index, outcome);
+  }
+
+  private settle(batch: PendingBatch, index: number, outcome: Outcome): void {
+    batch.outcomes[index] = outcome;
+    batch.remaining -= 1;
+    if (batch.remaining === 0) batch.resolve(batch.outcomes);
+  }
+
+  private onError(err: LibrdKafkaError): void {
+    this.lastError = err.message;
+    if (err.code === CODES.ERR__ALL_BROKERS_DOWN || err.code === CODES.ERR__TRANSPORT) this.connected = false;
+    this.log.warn(
+      { endpoint: this.endpoint, code: err.code, fatal: err.isFatal === true, err: err.message },
+      'Kafka client error',
+    );
+    if (err.isFatal) {
+      // A fatal idempotence error: this producer can deliver nothing more. Undelivered messages
+      // stay unsynced in the target buffer and are resent by the resync loop.
+      this.connected = false;
+      void this.close().then(() => this.connect());
+    }
+  }
+}
+
+function classify(err: LibrdKafkaError, m: SinkMessage | undefined, maxBytes: number): SyncError {
+  if (POISON_CODES.has(err.code)) {
+    const size = m ? ` (${m.payload.length} bytes)` : '';
+    return new PoisonMessageError(
+      `message too large for Kafka${size}: limit KAFKA_MAX_REQUEST_SIZE=${maxBytes}: ${err.message}`,
+      { cause: err },
+    );
+  }
+  return new DeliveryError(`Kafka delivery failed: ${err.message}`, { retryable: true, cause: err });
+}

@@ -1,0 +1,219 @@
+/**
+ * Source-side stream operations on one DB: discovery, consumer groups, reads, claims, acks.
+ *
+ * Contract with the engine: an entry returned by `read`/`claim` stays in this consumer's pending
+ * list (PEL) until `ack` is called for it, which the engine does only after the entry is safe
+ * (Kafka confirmed it, or the target holds it in SOURCE_ACK_MODE=target). A crash before that
+ * leaves it pending: this consumer re-reads it on restart (id 0), or another instance claims it
+ * after SOURCE_CLAIM_IDLE_MS (XAUTOCLAIM). Reads are binary-safe: field names and values are
+ * Buffers.
+ */
+import type { Config } from '../config/config.js';
+import { asArray, asBuffer, type RedisConnection, type Reply } from '../redis/client.js';
+import { GlobMap } from '../util/glob.js';
+
+export interface SourceEntry {
+  readonly db: number;
+  readonly stream: string;
+  readonly id: string;
+  /** Flat [name, value, name, value, ...]; empty when the entry was deleted while pending. */
+  readonly fields: readonly Buffer[];
+}
+
+export class SourceDb {
+  /** Streams whose own pending entries have not all been re-read yet, with the resume id. */
+  private readonly pendingCursor = new Map<string, string>();
+  private readonly streams = new Set<string>();
+  private readonly groupsReady = new Set<string>();
+
+  constructor(
+    readonly db: number,
+    /** Non-blocking commands: discovery, group creation, acks, claims. */
+    readonly commands: RedisConnection,
+    /** Blocking reads only (XREADGROUP BLOCK holds the connection). */
+    readonly reads: RedisConnection,
+    private readonly cfg: Config['source'],
+  ) {}
+
+  get streamNames(): string[] {
+    return [...this.streams];
+  }
+
+  /** Every stream key of this DB whose name matches one of the patterns (SCAN ... TYPE stream). */
+  async discover(patterns: readonly string[]): Promise<string[]> {
+    const match = new GlobMap(patterns.map((p) => [p, true] as const));
+    const found: string[] = [];
+    let cursor = '0';
+    const serverPattern = patterns.length === 1 ? patterns[0] : undefined;
+    do {
+      const args = [
+        'SCAN',
+        cursor,
+        ...(serverPattern ? ['MATCH', serverPattern] : []),
+        'COUNT',
+        '1000',
+        'TYPE',
+        'stream',
+      ];
+      const reply = asArray(await this.commands.send(args));
+      cursor = asBuffer(reply[0]).toString();
+      for (const k of asArray(reply[1])) {
+        const name = asBuffer(k).toString('utf8');
+        if (match.match(name)) found.push(name);
+      }
+    } while (cursor !== '0');
+    return found;
+  }
+
+  /** Replaces the set of streams read; new ones get their group and a pending re-read. */
+  async setStreams(names: readonly string[]): Promise<{ added: string[]; removed: string[] }> {
+    const next = new Set(names);
+    const added = names.filter((n) => !this.streams.has(n));
+    const removed = [...this.streams].filter((n) => !next.has(n));
+    for (const n of removed) {
+      this.streams.delete(n);
+      this.groupsReady.delete(n);
+      this.pendingCursor.delete(n);
+    }
+    for (const n of added) {
+      await this.ensureGroup(n);
+      this.streams.add(n);
+      this.pendingCursor.set(n, '0');
+    }
+    return { added, removed };
+  }
+
+  /** Creates the consumer group from the start of the stream (existing entries are data too). */
+  async ensureGroup(stream: string, mkstream = false): Promise<void> {
+    try {
+      await this.commands.send([
+        'XGROUP',
+        'CREATE',
+        stream,
+        this.cfg.consumerGroup,
+        '0',
+        ...(mkstream ? ['MKSTREAM'] : []),
+      ]);
+    } catch (err) {
+      if (!(err instanceof Error && err.message.startsWith('BUSYGROUP'))) throw err;
+    }
+    this.groupsReady.add(stream);
+  }
+
+  /**
+   * Reads up to `count` entries: first this consumer's own pending entries (left by a crash),
+   * then new ones, blocking up to `blockMs` when there is nothing.
+   */
+  async read(count: number, blockMs: number): Promise<SourceEntry[]> {
+    const names = [...this.streams];
+    if (names.length === 0) return [];
+    const pending = names.filter((n) => this.pendingCursor.has(n));
+    if (pending.length > 0) {
+      const per = Math.max(1, Math.floor(count / pending.length));
+      const ids = pending.map((n) => this.pendingCursor.get(n) as string);
+      const entries = await this.xreadgroup(['COUNT', String(per), 'STREAMS', ...pending, ...ids]);
+      for (const n of pending) {
+        const mine = entries.filter((e) => e.stream === n);
+        const last = mine[mine.length - 1];
+        if (!last) this.pendingCursor.delete(n);
+        else this.pendingCursor.set(n, last.id);
+      }
+      if (entries.length > 0) return entries;
+    }
+    const per = Math.max(1, Math.floor(count / names.length));
+    return this.xreadgroup([
+      'COUNT',
+      String(per),
+      'BLOCK',
+      String(blockMs),
+      'STREAMS',
+      ...names,
+      ...names.map(() => '>'),
+    ]);
+  }
+
+  /** Claims entries idle longer than `minIdleMs` in other consumers (crashed instances). */
+  async claim(stream: string, minIdleMs: number, count: number): Promise<SourceEntry[]> {
+    const out: SourceEntry[] = [];
+    let cursor = '0-0';
+    do {
+      const reply = asArray(
+        await this.commands.send([
+          'XAUTOCLAIM',
+          stream,
+          this.cfg.consumerGroup,
+          this.cfg.consumerName,
+          String(minIdleMs),
+          cursor,
+          'COUNT',
+          String(count),
+        ]),
+      );
+      cursor = asBuffer(reply[0]).toString();
+      for (const e of asArray(reply[1])) out.push(toEntry(this.db, stream, e));
+    } while (cursor !== '0-0' && out.length < count);
+    return out;
+  }
+
+  /** XACK (and XDEL when configured) the given entries, one command per stream, pipelined. */
+  async ack(entries: readonly { stream: string; id: string }[]): Promise<void> {
+    const byStream = new Map<string, string[]>();
+    for (const e of entries) {
+      let ids = byStream.get(e.stream);
+      if (!ids) byStream.set(e.stream, (ids = []));
+      ids.push(e.id);
+    }
+    const ops: Promise<Reply>[] = [];
+    for (const [stream, ids] of byStream) {
+      ops.push(this.commands.send(['XACK', stream, this.cfg.consumerGroup, ...ids]));
+      if (this.cfg.deleteAfterAck) ops.push(this.commands.send(['XDEL', stream, ...ids]));
+    }
+    await Promise.all(ops);
+  }
+
+  /**
+   * After a read failed (a stream deleted, re-created or replaced by another type): keeps only
+   * keys that are still streams, recreates missing groups, and re-reads their pending entries.
+   */
+  async revalidate(): Promise<string[]> {
+    const names = [...this.streams];
+    const types = await Promise.all(names.map((n) => this.commands.send(['TYPE', n])));
+    const dropped: string[] = [];
+    for (let i = 0; i < names.length; i += 1) {
+      const name = names[i] as string;
+      const t = asBuffer(types[i] as Reply).toString();
+      if (t !== 'stream') {
+        this.streams.delete(name);
+        this.groupsReady.delete(name);
+        this.pendingCursor.delete(name);
+        dropped.push(name);
+      } else {
+        await this.ensureGroup(name);
+        this.pendingCursor.set(name, '0');
+      }
+    }
+    return dropped;
+  }
+
+  private async xreadgroup(tail: string[]): Promise<SourceEntry[]> {
+    const reply = await this.reads.send([
+      'XREADGROUP',
+      'GROUP',
+      this.cfg.consumerGroup,
+      this.cfg.consumerName,
+      ...tail,
+    ]);
+    const out: SourceEntry[] = [];
+    for (const s of asArray(reply)) {
+      const [name, entries] = asArray(s);
+      const stream = asBuffer(name).toString('utf8');
+      for (const e of asArray(entries)) out.push(toEntry(this.db, stream, e));
+    }
+    return out;
+  }
+}
+
+function toEntry(db: number, stream: string, e: Reply): SourceEntry {
+  const [id, fields] = asArray(e);
+  return { db, stream, id: asBuffer(id).toString(), fields: asArray(fields).map((f) => asBuffer(f)) };
+}

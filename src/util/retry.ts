@@ -1,0 +1,81 @@
+/**
+ * Retry as one pure function plus a policy value: exponential backoff with full jitter, capped.
+ * Callers count every attempt in a metric; nothing here sleeps except `sleep`.
+ */
+export function backoffMs(attempt: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
+  const exp = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 30));
+  return Math.round(exp / 2 + (random() * exp) / 2);
+}
+
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** A counting semaphore over two budgets (items and bytes): backpressure for in-flight work. */
+export class Budget {
+  private usedItems = 0;
+  private usedBytes = 0;
+  private waiters: (() => void)[] = [];
+  constructor(
+    private readonly maxItems: number,
+    private readonly maxBytes: number,
+  ) {}
+
+  get items(): number {
+    return this.usedItems;
+  }
+  get bytes(): number {
+    return this.usedBytes;
+  }
+
+  /** Waits until one more item of `bytes` fits (an oversized item fits when nothing is in use). */
+  async acquire(bytes: number, signal?: AbortSignal): Promise<boolean> {
+    while (!this.fits(bytes)) {
+      if (signal?.aborted) return false;
+      await new Promise<void>((resolve) => {
+        this.waiters.push(resolve);
+        signal?.addEventListener('abort', () => resolve(), { once: true });
+      });
+    }
+    this.usedItems += 1;
+    this.usedBytes += bytes;
+    return true;
+  }
+
+  /** True when an item of `bytes` would be admitted now (without waiting). */
+  tryAcquireFits(bytes: number): boolean {
+    return this.fits(bytes);
+  }
+
+  release(bytes: number): void {
+    this.usedItems -= 1;
+    this.usedBytes -= bytes;
+    const w = this.waiters;
+    this.waiters = [];
+    for (const resolve of w) resolve();
+  }
+
+  /** Resolves when nothing is in use. */
+  async drained(signal?: AbortSignal): Promise<void> {
+    while (this.usedItems > 0 && !signal?.aborted) {
+      await new Promise<void>((resolve) => {
+        this.waiters.push(resolve);
+        signal?.addEventListener('abort', () => resolve(), { once: true });
+      });
+    }
+  }
+
+  private fits(bytes: number): boolean {
+    if (this.usedItems === 0) return true;
+    return this.usedItems < this.maxItems && this.usedBytes + bytes <= this.maxBytes;
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * Test helpers against the real local stack (two redis-servers and a Kafka broker started by
+ * `stackUp`). Every test gets unique stream, topic and key-prefix names and cleans up after.
+ */
+import { randomBytes } from 'node:crypto';
+import Kafka from '@confluentinc/kafka-javascript';
+import type { Message } from '@confluentinc/kafka-javascript';
+import { loadConfig, type Config } from '../../src/config/config.js';
+import { connectRedis, type RedisConnection } from '../../src/redis/client.js';
+import { stackEnv, stackUp } from '../../src/stack/index.js';
+
+export function uid(): string {
+  return randomBytes(4).toString('hex');
+}
+
+export async function ensureStack(): Promise<void> {
+  await stackUp({ log: () => undefined });
+}
+
+/** A configuration pointing at the sandbox, with overrides by variable name. */
+export function stackConfig(overrides: Record<string, string> = {}): Config {
+  return loadConfig({ configFile: undefined, env: { ...stackEnv('plaintext'), LOG_LEVEL: 'warn', ...overrides } });
+}
+
+export async function redis(role: 'source' | 'target', db = 0): Promise<RedisConnection> {
+  const cfg = stackConfig();
+  return connectRedis(role === 'source' ? cfg.source : cfg.target, { role, db, connectTimeoutMs: 5000 });
+}
+
+/** Reads records from topics from the beginning until `until` holds or the timeout passes. */
+export async function consume(
+  topics: string[],
+  until: (all: Message[]) => boolean,
+  timeoutMs = 30_000,
+): Promise<Message[]> {
+  const consumer = new Kafka.KafkaConsumer(
+    {
+      'bootstrap.servers': stackEnv('plaintext').KAFKA_BOOTSTRAP_SERVERS as string,
+      'group.id': `test-${uid()}`,
+      'enable.auto.commit': false,
+      'allow.auto.create.topics': true,
+    },
+    { 'auto.offset.reset': 'earliest' },
+  );
+  await new Promise<void>((resolve, reject) =>
+    consumer.connect({ timeout: 10_000 }, (err) => (err ? reject(err) : resolve())),
+  );
+  consumer.subscribe(topics);
+  const out: Message[] = [];
+  const deadline = Date.now() + timeoutMs;
+  try {
+    while (!until(out) && Date.now() < deadline) {
+      const batch = await new Promise<Message[]>((resolve, reject) =>
+        consumer.consume(1000, (err, msgs) => (err ? reject(err) : resolve(msgs))),
+      );
+      out.push(...batch);
+    }
+  } finally {
+    await new Promise<void>((resolve) => consumer.disconnect(() => resolve()));
+  }
+  return out;
+}
+
+export function header(m: Message, name: string): string | undefined {
+  for (const h of m.headers ?? []) {
+    const v = h[name];
+    if (v !== undefined) return Buffer.isBuffer(v) ? v.toString('utf8') : String(v);
+  }
+  return undefined;
+}

@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { KeyFormat, newMessageId } from '../../src/buffer/key-format.js';
+
+describe('key format', () => {
+  const kf = new KeyFormat('edge1:');
+
+  it('generates and parses a stream-entry key whose stream name contains colons', () => {
+    const key = kf.messageKey({
+      topic: 'device-data',
+      id: '1700000000000-3',
+      origin: { kind: 'stream', db: 4, stream: 'device:42:stream' },
+    });
+    assert.equal(key, 'edge1:msg:device-data:1700000000000-3:s4:device:42:stream');
+    assert.deepEqual(kf.parse(key), {
+      topic: 'device-data',
+      id: '1700000000000-3',
+      origin: { kind: 'stream', db: 4, stream: 'device:42:stream' },
+    });
+  });
+
+  it('round-trips direct-message and key-change keys', () => {
+    const direct = kf.messageKey({ topic: 't', id: newMessageId(1), origin: { kind: 'direct', deviceId: 'dev:1' } });
+    assert.deepEqual(kf.parse(direct)?.origin, { kind: 'direct', deviceId: 'dev:1' });
+    const change = kf.messageKey({ topic: 't', id: 'x-1', origin: { kind: 'key', db: 2, key: 'user:9' } });
+    assert.deepEqual(kf.parse(change)?.origin, { kind: 'key', db: 2, key: 'user:9' });
+  });
+
+  it('derives the sync marker and the stable id from the message key', () => {
+    const key = kf.messageKey({ topic: 't', id: '1-0', origin: { kind: 'stream', db: 0, stream: 's' } });
+    assert.equal(kf.markerKey(key), 'edge1:synced:t:1-0:s0:s');
+    assert.equal(kf.stableId(key), 'msg:t:1-0:s0:s');
+    assert.equal(kf.unsyncedSet, 'edge1:unsynced_keys_set');
+    assert.equal(new KeyFormat().unsyncedSet, 'unsynced_keys_set');
+  });
+
+  it('rejects keys that are not message keys and topics containing a colon', () => {
+    assert.equal(kf.parse('edge1:synced:t:1-0:s0:s'), undefined);
+    assert.equal(kf.parse('other:msg:t:1-0:s0:s'), undefined);
+    assert.equal(kf.parse('edge1:msg:t:1-0:x0:s'), undefined);
+    assert.throws(() => kf.messageKey({ topic: 'a:b', id: '1', origin: { kind: 'direct', deviceId: 'd' } }));
+  });
+
+  it('makes distinct, time-prefixed ids', () => {
+    const a = newMessageId(5);
+    const b = newMessageId(5);
+    assert.notEqual(a, b);
+    assert.ok(a.startsWith('5-'));
+  });
+});
