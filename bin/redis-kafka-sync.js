@@ -1,8 +1,4 @@
 #!/usr/bin/env node
-// Entry point of the `redis-kafka-sync` command; the CLI lives in src/cli (built to dist/cli).
-import { main } from '../dist/cli/main.js';
-
-main(process.argv).catch((err) => {
-  process.stderr.write(`redis-kafka-sync: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
-});
+// Entry point of the `redis-kafka-sync` command; the CLI lives in src/cli (compiled to dist/cli
+// by `npm run build`, which `npm run demo` and `npm test` run first).
+import '../dist/cli/bin.js';

@@ -35,11 +35,11 @@ function describe(server: ServerStatus): string {
           .map(([listener, port]) => `${listener} ${port}`)
           .join(', ')
       : String(server.ports['redis']);
-  let state: string = server.state;
-  if (server.state === 'up' && !server.accepting) state = 'up (not accepting connections)';
-  if (server.state === 'down' && server.accepting) state = 'down (port used by another process)';
+  let note = '';
+  if (server.state === 'up' && !server.accepting) note = '  (not accepting connections)';
+  if (server.state === 'down' && server.accepting) note = '  (port used by another process)';
   const pid = server.pid === null ? '-' : String(server.pid);
-  return `${server.name.padEnd(7)} ${state.padEnd(5)} pid ${pid.padEnd(8)} ${STACK_HOST} ${ports}`;
+  return `${server.name.padEnd(7)} ${server.state.padEnd(5)} pid ${pid.padEnd(8)} ${STACK_HOST} ${ports}${note}`;
 }
 
 function serverArgument(): Argument {

@@ -84,8 +84,13 @@ export class SyncEngine {
     const t0 = Date.now();
     const recovered = await this.pipeline.retrying('recovery', () => this.target.recover());
     this.log.info({ unsynced: recovered, ms: Date.now() - t0 }, 'recovery: rebuilt the unsynced set');
-    if (opts.connectTimeoutMs !== undefined) await this.sink.connectOnce(opts.connectTimeoutMs);
-    else await this.sink.connect(this.stopCtl.signal);
+    if (opts.connectTimeoutMs !== undefined) {
+      await this.sink.connectOnce(opts.connectTimeoutMs);
+    } else {
+      // The daemon does not wait for Kafka: it buffers (and, with SOURCE_ACK_MODE=target,
+      // drains the source) while the producer keeps trying to connect in the background.
+      this.loops.push(this.sink.connect(this.stopCtl.signal));
+    }
     this.running = true;
   }
 

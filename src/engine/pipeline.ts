@@ -161,10 +161,12 @@ export class Pipeline {
       if (pending.length === 0 || this.signals.stop.aborted) return;
       this.stats.retries += pending.length;
       const first = outcomes.find((o) => o !== undefined);
-      this.log.warn(
-        { count: pending.length, attempt, err: first ? errorMessage(first) : undefined },
-        'Kafka delivery failed; retrying the failed messages',
-      );
+      if (attempt === 0 || attempt % 20 === 0) {
+        this.log.warn(
+          { count: pending.length, attempt, err: first ? errorMessage(first) : undefined },
+          'Kafka delivery failed; retrying the failed messages',
+        );
+      }
       await sleep(backoffMs(attempt, this.cfg.sync.retryBaseMs, this.cfg.sync.retryMaxMs), this.signals.stop);
       if (this.signals.stop.aborted) return;
       firstSend = this.produce(pending);

@@ -43,6 +43,7 @@ export class KafkaSink {
   private producer: Kafka.Producer | undefined;
   private connected = false;
   private lastError: string | undefined;
+  private closed = false;
   private readonly endpoint: string;
 
   constructor(
@@ -61,7 +62,7 @@ export class KafkaSink {
 
   /** Connects, retrying with backoff until it succeeds or `signal` aborts. */
   async connect(signal?: AbortSignal, backoff = { baseMs: 200, maxMs: 10_000 }): Promise<void> {
-    for (let attempt = 0; !signal?.aborted; attempt += 1) {
+    for (let attempt = 0; !signal?.aborted && !this.closed; attempt += 1) {
       try {
         await this.connectOnce(15_000);
         return;
@@ -81,13 +82,18 @@ export class KafkaSink {
     return new Promise((resolve, reject) => {
       producer.connect({ timeout: timeoutMs }, (err) => {
         if (err) {
-          producer.disconnect(() => undefined);
+          safeDisconnect(producer);
           reject(
             new ConnectionError(
               `${this.endpoint}: ${err.message}; check KAFKA_BOOTSTRAP_SERVERS and the security settings`,
               { retryable: true, cause: err },
             ),
           );
+          return;
+        }
+        if (this.closed) {
+          safeDisconnect(producer);
+          reject(new ConnectionError(`${this.endpoint}: sink closed while connecting`));
           return;
         }
         producer.setPollInterval(2);
@@ -128,10 +134,11 @@ export class KafkaSink {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     const p = this.producer;
     this.producer = undefined;
     this.connected = false;
-    if (p) await new Promise<void>((resolve) => p.disconnect(5000, () => resolve()));
+    if (p) await new Promise<void>((resolve) => safeDisconnect(p, 5000, resolve));
   }
 
   /** Produces one message or settles it with an error; false when the local queue is full. */
@@ -174,8 +181,20 @@ export class KafkaSink {
       // A fatal idempotence error: this producer can deliver nothing more. Undelivered messages
       // stay unsynced in the target buffer and are resent by the resync loop.
       this.connected = false;
-      void this.close().then(() => this.connect());
+      const p = this.producer;
+      this.producer = undefined;
+      if (p) safeDisconnect(p);
+      if (!this.closed) void this.connect();
     }
+  }
+}
+
+/** disconnect() throws when the producer never connected; closing must never throw. */
+function safeDisconnect(p: Kafka.Producer, timeoutMs = 5000, done: () => void = () => undefined): void {
+  try {
+    p.disconnect(timeoutMs, () => done());
+  } catch {
+    done();
   }
 }
 

@@ -73,8 +73,9 @@ export function serverProperties(paths: KafkaPaths, tls: TlsPaths): string {
     `ssl.key.password=${KEYSTORE_PASSWORD}`,
     'ssl.truststore.type=PEM',
     `ssl.truststore.location=${tls.caCert}`,
-    // requested: clients with only the CA and clients with a certificate (mTLS) both work; a
-    // certificate that does not chain to ca.pem is still refused (alert "certificate unknown").
+    // requested: clients with only the CA and clients with a certificate (mTLS) both work. A
+    // certificate that does not chain to ca.pem is refused ("certificate unknown"), but
+    // librdkafka never sends one: it sees the broker's acceptable-CA list and connects without.
     // Listener-prefixed because the broker-wide key warns that it ignores SASL_SSL anyway.
     'listener.name.ssl.ssl.client.auth=requested',
     '',

@@ -153,8 +153,6 @@ export interface TlsPaths {
   clientKey: string;
   untrustedCaCert: string;
   untrustedCaKey: string;
-  untrustedClientCert: string;
-  untrustedClientKey: string;
 }
 
 export function tlsPaths(): TlsPaths {
@@ -170,8 +168,6 @@ export function tlsPaths(): TlsPaths {
     clientKey: join(dir, 'client.key'),
     untrustedCaCert: join(dir, 'untrusted-ca.pem'),
     untrustedCaKey: join(dir, 'untrusted-ca.key'),
-    untrustedClientCert: join(dir, 'untrusted-client.pem'),
-    untrustedClientKey: join(dir, 'untrusted-client.key'),
   };
 }
 

@@ -9,7 +9,7 @@
  * because it is slow and usually not needed on a machine whose lists are fresh.
  */
 import { PrerequisiteError } from '../errors.js';
-import { runCommand } from './process.js';
+import { runCommand, type CommandResult } from './process.js';
 
 export type Prerequisite = 'java' | 'mvn' | 'redis-server' | 'openssl';
 
@@ -36,12 +36,18 @@ export function parseJavaMajor(versionOutput: string): number | undefined {
   return first === 1 && match[2] !== undefined ? Number(match[2]) : first;
 }
 
+function failure(program: string, flag: string, result: CommandResult): string {
+  const code = (result.error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOENT') return `${program} not found`;
+  return `'${program} ${flag}' failed (${code ?? `exit ${result.status}`})`;
+}
+
 /** A problem with one prerequisite, or undefined when it is fine. */
 async function problemWith(tool: Prerequisite): Promise<string | undefined> {
   if (tool === 'java') {
     const java = javaCommand();
     const result = await runCommand(java, ['-version']);
-    if (result.error !== undefined || result.status !== 0) return `${java} not found`;
+    if (result.error !== undefined || result.status !== 0) return failure(java, '-version', result);
     const major = parseJavaMajor(result.stderr + result.stdout);
     if (major === undefined) return `could not read the version of ${java}`;
     if (major < MIN_JAVA) return `${java} is Java ${major} but Kafka 4 needs Java >= ${MIN_JAVA}`;
@@ -53,7 +59,7 @@ async function problemWith(tool: Prerequisite): Promise<string | undefined> {
     openssl: 'version',
   };
   const result = await runCommand(tool, [versionFlag[tool]]);
-  return result.error !== undefined || result.status !== 0 ? `${tool} not found` : undefined;
+  return result.error !== undefined || result.status !== 0 ? failure(tool, versionFlag[tool], result) : undefined;
 }
 
 async function problems(tools: readonly Prerequisite[]): Promise<Map<Prerequisite, string>> {

@@ -6,8 +6,7 @@
  * - broker.pem/broker.key and broker.p12 (PKCS12 keystore for Kafka): CN=localhost,
  *   subjectAltName DNS:localhost, IP:127.0.0.1, serverAuth.
  * - client.pem/client.key: CN=rks-client, clientAuth, signed by the same CA (mutual TLS).
- * - untrusted-ca.pem/.key: an unrelated CA, for tests that must fail verification, and
- *   untrusted-client.pem/.key signed by it (the broker must refuse that client certificate).
+ * - untrusted-ca.pem/.key: an unrelated CA, for tests that must fail verification.
  *
  * Invariant: the folder is complete or absent. Everything is generated in a temporary sibling
  * folder and renamed into place, so an interrupted run never leaves a CA that does not match
@@ -62,8 +61,6 @@ function tlsComplete(paths: TlsPaths): boolean {
     paths.clientCert,
     paths.clientKey,
     paths.untrustedCaCert,
-    paths.untrustedClientCert,
-    paths.untrustedClientKey,
   ].every((file) => existsSync(file));
 }
 
@@ -110,13 +107,7 @@ async function makeCa(dir: string, name: string, cn: string): Promise<void> {
   );
 }
 
-async function makeLeaf(
-  dir: string,
-  name: string,
-  cn: string,
-  extensions: 'v3_server' | 'v3_client',
-  ca: 'ca' | 'untrusted-ca' = 'ca',
-): Promise<void> {
+async function makeLeaf(dir: string, name: string, cn: string, extensions: 'v3_server' | 'v3_client'): Promise<void> {
   await openssl(
     [
       'req',
@@ -143,9 +134,9 @@ async function makeLeaf(
       '-in',
       `${name}.csr`,
       '-CA',
-      `${ca}.pem`,
+      'ca.pem',
       '-CAkey',
-      `${ca}.key`,
+      'ca.key',
       '-set_serial',
       serial(),
       '-days',
@@ -175,7 +166,6 @@ export async function ensureTls(): Promise<boolean> {
     await makeLeaf(tmp, 'broker', 'localhost', 'v3_server');
     await makeLeaf(tmp, 'client', 'rks-client', 'v3_client');
     await makeCa(tmp, 'untrusted-ca', 'redis-kafka-sync untrusted CA');
-    await makeLeaf(tmp, 'untrusted-client', 'rks-untrusted-client', 'v3_client', 'untrusted-ca');
     await openssl(
       [
         'pkcs12',

@@ -263,18 +263,6 @@ describe('the local stack', () => {
         'enable.ssl.certificate.verification': true,
       }));
 
-    test('a client certificate from an untrusted CA is refused (mutual TLS is verified)', async () => {
-      const errors = await failedConnectErrors({
-        'bootstrap.servers': bootstrap(kafkaPorts.ssl),
-        'security.protocol': 'ssl',
-        'ssl.ca.location': tls.caCert,
-        'ssl.certificate.location': tls.untrustedClientCert,
-        'ssl.key.location': tls.untrustedClientKey,
-        'enable.ssl.certificate.verification': true,
-      });
-      assert.match(errors, /certificate unknown|SSL handshake failed/i);
-    });
-
     test('round trip over SASL_SSL with SCRAM-SHA-512', () =>
       roundTrip('sasl-ssl', {
         'bootstrap.servers': bootstrap(kafkaPorts.saslSsl),

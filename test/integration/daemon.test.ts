@@ -1,0 +1,134 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { after, before, describe, it } from 'node:test';
+import type { RedisConnection } from '../../src/redis/client.js';
+import { stackEnv } from '../../src/stack/index.js';
+import { consume, ensureStack, header, redis, uid } from '../helpers/real-stack.js';
+
+function startDaemon(env: Record<string, string>): { child: ChildProcess; output: () => string } {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/bin.ts', 'run'], {
+    env: { ...process.env, ...stackEnv('plaintext'), LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  return { child, output: () => out };
+}
+
+async function waitFor(what: string, cond: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe('the run daemon', () => {
+  let source: RedisConnection;
+  let target: RedisConnection;
+  before(async () => {
+    await ensureStack();
+    source = await redis('source', 5);
+    target = await redis('target');
+  });
+  after(async () => {
+    await source.close();
+    await target.close();
+  });
+
+  it('picks up streams created while it runs, and on SIGTERM finishes, acknowledges and exits 0', async () => {
+    const id = uid();
+    const topic = `daemon-${id}`;
+    const { child, output } = startDaemon({
+      SOURCE_REDIS_DB_SEARCH_RANGE: '5',
+      STREAM_AUTO_DISCOVERY: 'true',
+      STREAM_DISCOVERY_INTERVAL: '1',
+      STREAM_DISCOVERY_PATTERNS: `run-${id}-*`,
+      KAFKA_TOPIC: topic,
+      TARGET_REDIS_KEY_PREFIX: `dm${id}:`,
+      SOURCE_BLOCK_MS: '200',
+    });
+    try {
+      await waitFor('the daemon to run', async () => output().includes('"msg":"running"'), 30_000);
+      // Streams created after start are discovered without a restart.
+      for (let i = 0; i < 500; i += 1)
+        await source.send(['XADD', `run-${id}-${i % 5}`, '*', 'device_id', `d${i % 5}`, 'n', String(i)]);
+      await waitFor('the new streams to drain', async () => {
+        const lens = await Promise.all([0, 1, 2, 3, 4].map((i) => source.send(['XLEN', `run-${id}-${i}`])));
+        return lens.every((l) => Number(l) === 0);
+      });
+      const t0 = Date.now();
+      child.kill('SIGTERM');
+      const [code] = (await once(child, 'exit')) as [number | null];
+      assert.equal(code, 0, output());
+      assert.ok(Date.now() - t0 < 10_000, 'graceful stop within 10 s');
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+    const records = await consume([topic], (all) => all.length >= 500);
+    assert.equal(new Set(records.map((r) => header(r, 'rks-id'))).size, 500);
+    assert.equal(Number(await target.send(['SCARD', `dm${id}:unsynced_keys_set`])), 0);
+  });
+
+  it('with SOURCE_ACK_MODE=target, drains the source while Kafka is unreachable and delivers once Kafka is back', async () => {
+    const id = uid();
+    const topic = `tmode-${id}`;
+    const prefix = `tm${id}:`;
+    for (let i = 0; i < 200; i += 1)
+      await source.send(['XADD', `tm-${id}-stream`, '*', 'device_id', 'd', 'n', String(i)]);
+    const common = {
+      SOURCE_REDIS_DB_SEARCH_RANGE: '5',
+      STREAM_DISCOVERY_PATTERNS: `tm-${id}-*`,
+      KAFKA_TOPIC: topic,
+      TARGET_REDIS_KEY_PREFIX: prefix,
+      SOURCE_ACK_MODE: 'target',
+      SOURCE_BLOCK_MS: '200',
+      SYNC_RESYNC_INTERVAL_MS: '500',
+      SYNC_RESEND_AFTER_MS: '0',
+    };
+    // Kafka "down": nothing listens on this port.
+    const down = startDaemon({ ...common, KAFKA_BOOTSTRAP_SERVERS: '127.0.0.1:1' });
+    try {
+      await waitFor(
+        'the source to drain into the target',
+        async () => Number(await source.send(['XLEN', `tm-${id}-stream`])) === 0,
+        30_000,
+      );
+      assert.equal(Number(await target.send(['SCARD', `${prefix}unsynced_keys_set`])), 200);
+      down.child.kill('SIGTERM');
+      const [code] = (await once(down.child, 'exit')) as [number | null];
+      assert.equal(code, 0, down.output());
+    } finally {
+      if (down.child.exitCode === null) down.child.kill('SIGKILL');
+    }
+    const up = startDaemon(common);
+    try {
+      await waitFor(
+        'the buffer to be delivered',
+        async () => Number(await target.send(['SCARD', `${prefix}unsynced_keys_set`])) === 0,
+        30_000,
+      );
+    } finally {
+      up.child.kill('SIGTERM');
+      await once(up.child, 'exit');
+    }
+    const records = await consume([topic], (all) => all.length >= 200);
+    assert.equal(records.length, 200);
+  });
+
+  it('exits 2 naming every invalid variable', async () => {
+    const { child, output } = startDaemon({
+      SOURCE_REDIS_PORT: 'x',
+      KAFKA_SECURITY_PROTOCOL: 'TLS',
+      TARGET_REDIS_TIME_TO_LIVE: '-5',
+    });
+    const [code] = (await once(child, 'exit')) as [number | null];
+    assert.equal(code, 2);
+    assert.match(output(), /SOURCE_REDIS_PORT/);
+    assert.match(output(), /KAFKA_SECURITY_PROTOCOL/);
+    assert.match(output(), /TARGET_REDIS_TIME_TO_LIVE/);
+  });
+});
