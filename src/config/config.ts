@@ -78,8 +78,8 @@ export interface Config {
 }
 
 export interface LoadOptions {
-  /** Path of the dotenv file; default `env.conf` in the working directory (optional there). */
-  readonly configFile?: string;
+  /** Path of the dotenv file; default `env.conf` in the working directory (optional there); null: none. */
+  readonly configFile?: string | null;
   /** Process environment (default `process.env`). */
   readonly env?: NodeJS.ProcessEnv;
   /** Highest-precedence values, e.g. from CLI flags, by variable name. */
@@ -91,9 +91,11 @@ export function collectRaw(options: LoadOptions = {}): { raw: Map<string, string
   const env = options.env ?? process.env;
   const problems: string[] = [];
   let fileValues: Record<string, string> = {};
-  const explicit = options.configFile !== undefined;
+  const explicit = options.configFile !== undefined && options.configFile !== null;
   const path = options.configFile ?? 'env.conf';
-  if (existsSync(path)) {
+  if (options.configFile === null) {
+    // no file
+  } else if (existsSync(path)) {
     fileValues = parseDotenv(readFileSync(path));
   } else if (explicit) {
     problems.push(`--config: file ${path} does not exist`);

@@ -19,7 +19,7 @@ export async function ensureStack(): Promise<void> {
 
 /** A configuration pointing at the sandbox, with overrides by variable name. */
 export function stackConfig(overrides: Record<string, string> = {}): Config {
-  return loadConfig({ configFile: undefined, env: { ...stackEnv('plaintext'), LOG_LEVEL: 'warn', ...overrides } });
+  return loadConfig({ configFile: null, env: { ...stackEnv('plaintext'), LOG_LEVEL: 'warn', ...overrides } });
 }
 
 export async function redis(role: 'source' | 'target', db = 0): Promise<RedisConnection> {

@@ -9,7 +9,7 @@ import { FIELDS, parseDbRange } from '../../src/config/schema.js';
 
 describe('configuration', () => {
   it('uses the spec defaults when nothing is set', () => {
-    const cfg = loadConfig({ env: {}, configFile: undefined });
+    const cfg = loadConfig({ env: {}, configFile: null });
     assert.equal(cfg.target.timeToLiveSeconds, 3600);
     assert.equal(cfg.target.syncTtlSeconds, 604800);
     assert.equal(cfg.kafka.maxRequestSizeBytes, 20971520);
@@ -43,8 +43,8 @@ describe('configuration', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rks-'));
     writeFileSync(join(dir, 'pw'), 's3cret\n');
     const env = { TARGET_REDIS_PASSWORD_FILE: join(dir, 'pw') };
-    assert.equal(loadConfig({ env }).target.password, 's3cret');
-    const lines = describeConfig({ env });
+    assert.equal(loadConfig({ env, configFile: null }).target.password, 's3cret');
+    const lines = describeConfig({ env, configFile: null });
     assert.ok(lines.includes('TARGET_REDIS_PASSWORD=***'));
     assert.ok(!lines.join('\n').includes('s3cret'));
   });
@@ -60,7 +60,7 @@ describe('configuration', () => {
     }
     const err = (() => {
       try {
-        loadConfig({ env });
+        loadConfig({ env, configFile: null });
       } catch (e) {
         return e;
       }
