@@ -17,6 +17,9 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 java_ok || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+# Headless browser of the dashboard test (test/integration/dashboard.test.ts).
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 if command -v dpkg-query >/dev/null 2>&1; then
   for p in build-essential python3 libssl-dev zlib1g-dev libzstd-dev; do have_pkg "$p" || missing+=("$p"); done
 fi
@@ -25,7 +28,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing ${missing[*]} (apt-get)"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -q "${missing[@]}" >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q "${missing[@]}" >/dev/null; }
+    apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; }
   else
     echo "setup: missing ${missing[*]}: install them with 'sudo apt-get install ${missing[*]}' and run this again" >&2
     exit 1

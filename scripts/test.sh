@@ -16,7 +16,11 @@ started=0
 if ! cli stack status --json | node -e 'const s=JSON.parse(require("fs").readFileSync(0,"utf8"));process.exit(s.servers.every(x=>x.state==="up")?0:1)'; then
   started=1
 fi
-cleanup() { if [ "$started" = 1 ]; then cli stack down || true; fi; }
+cleanup() {
+  if [ "$started" = 1 ]; then cli stack down || true; fi
+  # The chaos suite's own sandbox (test/integration/chaos.test.ts) is always stopped.
+  RKS_STACK_DIR=.stack-chaos RKS_STACK_PORT_OFFSET=100 cli stack down >/dev/null 2>&1 || true
+}
 trap cleanup EXIT
 echo "== stack up"
 time cli stack up

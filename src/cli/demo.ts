@@ -8,7 +8,9 @@ import type { Message } from '@confluentinc/kafka-javascript';
 import type { Command } from 'commander';
 import { loadConfig } from '../config/config.js';
 import { SyncEngine } from '../engine/engine.js';
+import { startHttpServer } from '../observability/http-server.js';
 import { createLogger } from '../observability/logger.js';
+import { SyncMetrics } from '../observability/metrics.js';
 import { connectRedis } from '../redis/client.js';
 import { stackEnv } from '../stack/index.js';
 import { runUntilSignal } from './run.js';
@@ -35,18 +37,21 @@ export function registerDemoCommand(program: Command): void {
       };
       const cfg = loadConfig({ env });
       const log = createLogger(cfg.logLevel);
-      const engine = new SyncEngine(cfg, log);
+      const metrics = new SyncMetrics();
+      const engine = new SyncEngine(cfg, log, { metrics });
+      const http = await startHttpServer(engine, metrics, log);
       const rate = Math.max(1, Number(flags.rate));
       const devices = Math.max(1, Number(flags.devices));
       const stopCtl = new AbortController();
       engine.stopSignal.addEventListener('abort', () => stopCtl.abort());
       await runUntilSignal(engine, log, () => {
         process.stdout.write(
-          `demo: ${devices} devices write ${rate} entries/s into device:<n>:stream (DBs 0-1) -> target buffer -> Kafka topic ${DEMO_TOPIC}. Ctrl-C to stop.\n`,
+          `demo: ${devices} devices write ${rate} entries/s into device:<n>:stream (DBs 0-1) -> target buffer -> Kafka topic ${DEMO_TOPIC}.${http ? ` Dashboard: ${http.url}/` : ''} Ctrl-C to stop.\n`,
         );
         void generate(cfg, rate, devices, stopCtl.signal);
-        void watch(cfg.kafka.bootstrapServers, stopCtl.signal, engine);
+        void watch(cfg.kafka.bootstrapServers, stopCtl.signal, engine, metrics);
       });
+      await http?.close();
       process.stdout.write('demo stopped. The stack keeps running: `npx redis-kafka-sync stack down` stops it.\n');
     });
 }
@@ -92,7 +97,7 @@ async function generate(
   await Promise.all(conns.map((c) => c.close()));
 }
 
-async function watch(bootstrap: string, signal: AbortSignal, engine: SyncEngine): Promise<void> {
+async function watch(bootstrap: string, signal: AbortSignal, engine: SyncEngine, metrics: SyncMetrics): Promise<void> {
   const consumer = new Kafka.KafkaConsumer(
     { 'bootstrap.servers': bootstrap, 'group.id': `demo-watch-${process.pid}`, 'enable.auto.commit': false },
     { 'auto.offset.reset': 'latest' },
@@ -103,14 +108,17 @@ async function watch(bootstrap: string, signal: AbortSignal, engine: SyncEngine)
   consumer.subscribe([DEMO_TOPIC]);
   let received = 0;
   let windowCount = 0;
+  let lastRead = metrics.totals.read;
   let last: Message | undefined;
   const started = Date.now();
   const timer = setInterval(() => {
     void engine.target.unsyncedCount().then(
       (backlog) => {
         const sample = last ? ` last: key=${String(last.key)} ${String(last.value).slice(0, 90)}` : '';
+        const readRate = metrics.totals.read - lastRead;
+        lastRead = metrics.totals.read;
         process.stdout.write(
-          `[${Math.round((Date.now() - started) / 1000)}s] kafka received ${received} (${windowCount}/s) backlog ${backlog}${sample}\n`,
+          `[${Math.round((Date.now() - started) / 1000)}s] read ${readRate}/s, in flight ${engine.pipe.inFlight.size}, kafka received ${received} (${windowCount}/s) backlog ${backlog}${sample}\n`,
         );
         windowCount = 0;
       },

@@ -4,7 +4,9 @@
  */
 import type { Command } from 'commander';
 import { SyncEngine } from '../engine/engine.js';
+import { startHttpServer } from '../observability/http-server.js';
 import { createLogger } from '../observability/logger.js';
+import { SyncMetrics } from '../observability/metrics.js';
 import { configOrExit, withConfigOptions, type ConfigFlags } from './common.js';
 
 export function registerRunCommand(program: Command): void {
@@ -12,8 +14,14 @@ export function registerRunCommand(program: Command): void {
     async (flags: ConfigFlags) => {
       const cfg = configOrExit(flags);
       const log = createLogger(cfg.logLevel);
-      const engine = new SyncEngine(cfg, log);
-      await runUntilSignal(engine, log);
+      const metrics = new SyncMetrics(undefined, { processMetrics: true });
+      const engine = new SyncEngine(cfg, log, { metrics });
+      const http = await startHttpServer(engine, metrics, log); // metrics, health, dashboard, ingest
+      try {
+        await runUntilSignal(engine, log);
+      } finally {
+        await http?.close();
+      }
     },
   );
 }
@@ -35,8 +43,16 @@ export async function runUntilSignal(
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   log.info({ consumer: engine.cfg.source.consumerName, group: engine.cfg.source.consumerGroup }, 'starting');
-  await engine.start();
-  if (engine.stopSignal.aborted) return;
+  try {
+    await engine.start();
+  } catch (err) {
+    // A signal while still connecting (a server unreachable at start) is a clean stop.
+    if (!engine.stopSignal.aborted) throw err;
+  }
+  if (engine.stopSignal.aborted) {
+    await stopping;
+    return;
+  }
   engine.runForever();
   log.info('running');
   onStarted?.();

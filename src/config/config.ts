@@ -47,6 +47,13 @@ export interface Config {
     readonly topicMap: readonly (readonly [string, string])[];
     readonly streams: readonly string[];
   };
+  readonly keys: {
+    readonly enabled: boolean;
+    readonly patterns: readonly string[];
+    readonly dbRange: readonly number[];
+    readonly topicMap: readonly (readonly [string, string])[];
+    readonly maxValueBytes: number;
+  };
   readonly kafka: {
     readonly bootstrapServers: string;
     readonly topic: string;
@@ -75,6 +82,12 @@ export interface Config {
     readonly shutdownTimeoutMs: number;
   };
   readonly logLevel: string;
+  readonly http: {
+    /** Where the HTTP server listens; undefined when HTTP_ADDRESS=off. */
+    readonly address: { readonly host: string; readonly port: number } | undefined;
+    readonly authToken: string;
+    readonly maxBodyBytes: number;
+  };
 }
 
 export interface LoadOptions {
@@ -179,6 +192,17 @@ function crossChecks(valid: Map<string, unknown>): string[] {
         `STREAM_TARGET_TOPIC_MAP: topic "${topic}" of pattern "${pattern}" is not a valid Kafka topic name`,
       );
   }
+  for (const [pattern, topic] of v.get('KEY_TARGET_TOPIC_MAP') as [string, string][]) {
+    if (!topicRe.test(topic))
+      problems.push(`KEY_TARGET_TOPIC_MAP: topic "${topic}" of pattern "${pattern}" is not a valid Kafka topic name`);
+  }
+  if (v.get('KEY_SYNC_ENABLED') === true && (v.get('KEY_SYNC_PATTERNS') as string[]).length === 0) {
+    problems.push(
+      'KEY_SYNC_PATTERNS: required when KEY_SYNC_ENABLED=true, e.g. "user:*,session:*" ("*" syncs every key)',
+    );
+  }
+  const http = parseHttpAddress(v.get('HTTP_ADDRESS') as string);
+  if (typeof http === 'string') problems.push(`HTTP_ADDRESS: ${http}`);
   if ((v.get('SYNC_RETRY_MAX_MS') as number) < (v.get('SYNC_RETRY_BASE_MS') as number)) {
     problems.push('SYNC_RETRY_MAX_MS: must be >= SYNC_RETRY_BASE_MS');
   }
@@ -229,6 +253,13 @@ function build(v: Map<string, unknown>): Config {
       topicMap: g('STREAM_TARGET_TOPIC_MAP'),
       streams: g('SOURCE_STREAMS'),
     },
+    keys: {
+      enabled: g('KEY_SYNC_ENABLED'),
+      patterns: g('KEY_SYNC_PATTERNS'),
+      dbRange: g('KEY_SYNC_DB_RANGE'),
+      topicMap: g('KEY_TARGET_TOPIC_MAP'),
+      maxValueBytes: g('KEY_SYNC_MAX_VALUE_BYTES'),
+    },
     kafka: {
       bootstrapServers: g('KAFKA_BOOTSTRAP_SERVERS'),
       topic: g('KAFKA_TOPIC'),
@@ -257,7 +288,22 @@ function build(v: Map<string, unknown>): Config {
       shutdownTimeoutMs: g('SYNC_SHUTDOWN_TIMEOUT_MS'),
     },
     logLevel: g('LOG_LEVEL'),
+    http: {
+      address: parseHttpAddress(g('HTTP_ADDRESS')) as { host: string; port: number } | undefined,
+      authToken: g('HTTP_AUTH_TOKEN'),
+      maxBodyBytes: g('HTTP_MAX_BODY_BYTES'),
+    },
   };
+}
+
+/** "host:port", "[::1]:port" or "off" (undefined); a string is what is wrong. */
+export function parseHttpAddress(text: string): { host: string; port: number } | undefined | string {
+  const t = text.trim();
+  if (t.toLowerCase() === 'off') return undefined;
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s[\]]+)):(\d{1,5})$/.exec(t);
+  const port = Number(m?.[3]);
+  if (!m || port > 65535) return `"${text}" is not host:port (e.g. 127.0.0.1:9464, 0.0.0.0:9464, [::1]:9464) or "off"`;
+  return { host: (m[1] ?? m[2]) as string, port };
 }
 
 function deepFreeze<T>(value: T): T {

@@ -22,7 +22,7 @@ export interface FieldSpec {
   readonly values?: readonly string[];
   readonly min?: number;
   readonly max?: number;
-  readonly group: 'source' | 'target' | 'stream' | 'kafka' | 'sync' | 'service';
+  readonly group: 'source' | 'target' | 'stream' | 'keys' | 'kafka' | 'sync' | 'service';
 }
 
 const f = (spec: FieldSpec): FieldSpec => spec;
@@ -307,6 +307,49 @@ export const FIELDS: readonly FieldSpec[] = [
     description:
       'JSON object {"glob": "topic"}; the first pattern (in the object\'s order) matching a stream name wins, else KAFKA_TOPIC.',
   }),
+  // --- Key-value change capture (keyspace notifications)
+  f({
+    env: 'KEY_SYNC_ENABLED',
+    kind: 'bool',
+    default: 'false',
+    group: 'keys',
+    description:
+      'Capture changes of matching keys (set, delete, expire, evict, rename) with keyspace notifications and sync them like stream entries. Enables the needed notify-keyspace-events classes on the source.',
+  }),
+  f({
+    env: 'KEY_SYNC_PATTERNS',
+    kind: 'list',
+    default: '',
+    group: 'keys',
+    description:
+      'Glob patterns (Redis MATCH syntax, byte-wise) of the keys whose changes are synced, comma-separated; required when KEY_SYNC_ENABLED=true ("*": every key).',
+  }),
+  f({
+    env: 'KEY_SYNC_DB_RANGE',
+    kind: 'db-range',
+    default: '0-15',
+    group: 'keys',
+    description: 'DBs whose key changes are captured: a range "0-15", a list "0,3,5", or both "0-3,7".',
+  }),
+  f({
+    env: 'KEY_TARGET_TOPIC_MAP',
+    kind: 'json-map',
+    default: '{}',
+    group: 'keys',
+    description:
+      'JSON object {"glob": "topic"}; the first pattern (in the object\'s order) matching a key name wins, else KAFKA_TOPIC.',
+  }),
+  f({
+    env: 'KEY_SYNC_MAX_VALUE_BYTES',
+    kind: 'int',
+    default: '1048576',
+    min: 0,
+    max: 1000000000,
+    unit: 'bytes',
+    group: 'keys',
+    description:
+      'Largest value sent with a key change; a larger one (or a collection with more elements than this) is sent without value, flagged "tooLarge".',
+  }),
   // --- Kafka
   f({
     env: 'KAFKA_BOOTSTRAP_SERVERS',
@@ -505,6 +548,33 @@ export const FIELDS: readonly FieldSpec[] = [
     values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],
     group: 'service',
     description: 'Log level.',
+  }),
+  f({
+    env: 'HTTP_ADDRESS',
+    kind: 'string',
+    default: '127.0.0.1:9464',
+    group: 'service',
+    description:
+      'host:port of the HTTP server (dashboard /, /metrics, /healthz, /readyz, /api/status, POST /v1/messages); port 0 picks a free one; "off" disables it.',
+  }),
+  f({
+    env: 'HTTP_AUTH_TOKEN',
+    kind: 'string',
+    default: '',
+    secret: true,
+    group: 'service',
+    description:
+      'Bearer token required by POST /v1/messages (or HTTP_AUTH_TOKEN_FILE); empty: no token. The read-only endpoints need none.',
+  }),
+  f({
+    env: 'HTTP_MAX_BODY_BYTES',
+    kind: 'int',
+    default: '1048576',
+    min: 1,
+    max: 1000000000,
+    unit: 'bytes',
+    group: 'service',
+    description: 'Largest request body POST /v1/messages accepts (larger: 413).',
   }),
 ];
 

@@ -5,6 +5,8 @@
  *   read loop/DB    XREADGROUP (own pending first, then new) -> Pipeline.submit
  *   claim loop      XAUTOCLAIM entries idle > SOURCE_CLAIM_IDLE_MS (crashed instances)
  *   resync loop     unsynced keys in the target older than SYNC_RESEND_AFTER_MS -> Kafka
+ *   key capture     (KEY_SYNC_ENABLED) keyspace notifications + snapshots -> Pipeline.submit
+ *                   (engine/key-capture.ts)
  *
  * Invariants: see pipeline.ts. In addition: on start, the unsynced set is rebuilt from the
  * target's keys (recovery) before anything is resent; a graceful stop ends the loops, lets
@@ -15,6 +17,7 @@ import { TargetBuffer, type OutgoingMessage } from '../buffer/store.js';
 import { newMessageId } from '../buffer/key-format.js';
 import type { Config } from '../config/config.js';
 import { errorMessage, SyncError } from '../errors.js';
+import { countBy, noopMetrics, type EngineMetrics } from '../observability/engine-metrics.js';
 import type { Logger } from '../observability/logger.js';
 import { connectRedis, endpointName, type RedisConnection } from '../redis/client.js';
 import { KafkaSink } from '../sink/producer.js';
@@ -22,6 +25,7 @@ import { SourceDb, type SourceEntry } from '../source/streams.js';
 import { GlobMap } from '../util/glob.js';
 import { backoffMs, sleep } from '../util/retry.js';
 import { streamMessage, type StreamMapping, type StreamMessage } from './messages.js';
+import { runKeyCapture } from './key-capture.js';
 import { Pipeline } from './pipeline.js';
 
 export interface EngineStatus {
@@ -45,10 +49,14 @@ export class SyncEngine {
   private running = false;
   private targetConns: RedisConnection[] = [];
 
+  readonly metrics: EngineMetrics;
+
   constructor(
     readonly cfg: Config,
     readonly log: Logger,
+    opts: { readonly metrics?: EngineMetrics } = {},
   ) {
+    this.metrics = opts.metrics ?? noopMetrics;
     this.sink = new KafkaSink(cfg.kafka, log);
     this.mapping = {
       topics: new GlobMap(cfg.stream.topicMap),
@@ -77,10 +85,17 @@ export class SyncEngine {
     const poolSize = Math.min(this.cfg.target.poolSize, 4);
     this.targetConns = await this.connectWithRetry('target', this.cfg.target.db, poolSize, opts.connectTimeoutMs);
     this.buffer = new TargetBuffer(this.targetConns, this.cfg.target);
-    this.pipeline = new Pipeline(this.buffer, this.sink, this.cfg, this.log, {
-      stop: this.stopCtl.signal,
-      abandon: this.abandonCtl.signal,
-    });
+    this.pipeline = new Pipeline(
+      this.buffer,
+      this.sink,
+      this.cfg,
+      this.log,
+      {
+        stop: this.stopCtl.signal,
+        abandon: this.abandonCtl.signal,
+      },
+      this.metrics,
+    );
     const t0 = Date.now();
     const recovered = await this.pipeline.retrying('recovery', () => this.target.recover());
     this.log.info({ unsynced: recovered, ms: Date.now() - t0 }, 'recovery: rebuilt the unsynced set');
@@ -97,6 +112,8 @@ export class SyncEngine {
   /** Starts the daemon loops (discovery, reading, claiming, resync). Returns at once. */
   runForever(): void {
     this.loops.push(this.discoveryLoop(), this.claimLoop(), this.resyncLoop());
+    if (this.cfg.keys.enabled)
+      this.loops.push(runKeyCapture(this.cfg, this.log, this.pipe, this.stopCtl.signal, () => void this.stop()));
   }
 
   status(): EngineStatus {
@@ -109,6 +126,11 @@ export class SyncEngine {
       kafka: this.sink.status,
       streams: src.reduce((n, s) => n + s.streamNames.length, 0),
     };
+  }
+
+  /** The source DBs connected so far, with the streams each reads (monitoring). */
+  get sourceDbs(): readonly SourceDb[] {
+    return [...this.sources.values()];
   }
 
   /** The SourceDb of a DB, connecting it on first use. */
@@ -131,15 +153,19 @@ export class SyncEngine {
     entries: readonly SourceEntry[],
     mapping: StreamMapping = this.mapping,
   ): Promise<{ whenDelivered: Promise<void> }> {
+    for (const [stream, n] of countBy(entries, (e) => e.stream)) this.metrics.entriesRead(src.db, stream, n);
     const gone = entries.filter((e) => e.fields.length === 0);
-    if (gone.length > 0) await src.ack(gone); // deleted while pending: nothing left to send
+    if (gone.length > 0) await this.ackEntries(src, gone); // deleted while pending: nothing left to send
     const live = entries.filter((e) => e.fields.length > 0);
-    const msgs = live.map((e) => streamMessage(e, this.target.keys, mapping));
+    // An entry already being delivered here (re-read or claimed from ourselves) is not sent twice.
+    const msgs = live
+      .map((e) => streamMessage(e, this.target.keys, mapping))
+      .filter((m) => !this.pipe.inFlight.has(m.key));
     const conn = this.targetConns[src.db % this.targetConns.length];
     const handle = await this.pipe.submit<StreamMessage>(msgs, {
       ...(conn ? { conn } : {}),
       ackMode: this.cfg.source.ackMode,
-      ackSource: (ms) => src.ack(ms.map((m) => m.entry)),
+      ackSource: (ms) => this.ackEntries(src, ms),
     });
     return handle ?? { whenDelivered: Promise.resolve() };
   }
@@ -188,6 +214,8 @@ export class SyncEngine {
         (m): m is NonNullable<typeof m> =>
           m !== undefined && now - m.createdMs >= minAge && !this.pipe.inFlight.has(m.key),
       );
+      // SSCAN pages come in no order; within a page, oldest first keeps most of each device's order.
+      due.sort((x, y) => x.createdMs - y.createdMs || (x.key < y.key ? -1 : x.key > y.key ? 1 : 0));
       const withTopic = due.map((m) => (m.topic === '' && opts.defaultTopic ? { ...m, topic: opts.defaultTopic } : m));
       const handle = await this.pipe.deliver(withTopic, (ms) => this.ackOrigins(ms));
       if (!handle) break;
@@ -214,6 +242,16 @@ export class SyncEngine {
     this.log.info({ drained }, 'stopped');
   }
 
+  /** XACK (+XDEL) through `src`, counted by stream; takes entries or the messages made of them. */
+  private async ackEntries(
+    src: SourceDb,
+    items: readonly ({ stream: string; id: string } | StreamMessage)[],
+  ): Promise<void> {
+    const entries = items.map((i) => ('entry' in i ? i.entry : i));
+    await src.ack(entries);
+    for (const [stream, n] of countBy(entries, (e) => e.stream)) this.metrics.sourceAcked(src.db, stream, n);
+  }
+
   private async ackOrigins(messages: readonly OutgoingMessage[]): Promise<void> {
     const byDb = new Map<number, { stream: string; id: string }[]>();
     for (const m of messages) {
@@ -225,8 +263,7 @@ export class SyncEngine {
     }
     for (const [db, list] of byDb) {
       if (this.cfg.source.ackMode === 'target') continue; // already acknowledged at buffering
-      const src = await this.sourceDb(db);
-      await src.ack(list);
+      await this.ackEntries(await this.sourceDb(db), list);
     }
   }
 
@@ -345,9 +382,12 @@ export class SyncEngine {
 
   private async claimLoop(): Promise<void> {
     const signal = this.stopCtl.signal;
-    const every = Math.max(1000, Math.floor(this.cfg.source.claimIdleMs / 2));
+    const every = Math.max(1000, Math.floor(this.cfg.source.claimIdleMs / 3));
     while (!signal.aborted) {
       await sleep(every, signal);
+      await this.touchOwnPending().catch((err: unknown) =>
+        this.log.warn({ err: errorMessage(err) }, 'refreshing the idle time of in-flight entries failed'),
+      );
       for (const src of this.sources.values()) {
         for (const stream of src.streamNames) {
           if (signal.aborted) return;
@@ -365,6 +405,27 @@ export class SyncEngine {
           }
         }
       }
+    }
+  }
+
+  /**
+   * Entries this instance is still delivering (Kafka slow or down) must not look abandoned to
+   * the others: XCLAIM ... JUSTID to ourselves resets their idle time, so XAUTOCLAIM elsewhere
+   * only takes entries of a consumer that really stopped.
+   */
+  private async touchOwnPending(): Promise<void> {
+    const byStream = new Map<string, { db: number; stream: string; ids: string[] }>();
+    for (const key of this.pipe.inFlight.keys()) {
+      const parts = this.target.keys.parse(key);
+      if (parts?.origin.kind !== 'stream') continue;
+      const k = `${parts.origin.db}/${parts.origin.stream}`;
+      let group = byStream.get(k);
+      if (!group) byStream.set(k, (group = { db: parts.origin.db, stream: parts.origin.stream, ids: [] }));
+      group.ids.push(parts.id);
+    }
+    for (const { db, stream, ids } of byStream.values()) {
+      const src = this.sources.get(db);
+      if (src) await src.touch(stream, ids);
     }
   }
 

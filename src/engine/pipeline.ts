@@ -14,11 +14,14 @@
  *     and only then is it acknowledged: it never blocks the others and is never silently lost.
  *  6. Batches submitted by one caller are produced in submission order (per-device order).
  */
+import { DeadLetters } from '../buffer/dead-letters.js';
 import type { TargetBuffer, OutgoingMessage } from '../buffer/store.js';
 import type { Config } from '../config/config.js';
-import { errorMessage, isRetryable, PoisonMessageError, type SyncError } from '../errors.js';
+import { BufferFullError, errorMessage, isRetryable, PoisonMessageError, type SyncError } from '../errors.js';
+import { countBy, noopMetrics, type EngineMetrics } from '../observability/engine-metrics.js';
 import type { Logger } from '../observability/logger.js';
 import type { RedisConnection } from '../redis/client.js';
+import { lastSyncKey } from '../observability/sync-status.js';
 import type { KafkaSink } from '../sink/producer.js';
 import { backoffMs, Budget, sleep } from '../util/retry.js';
 import { headersFor } from './messages.js';
@@ -42,9 +45,11 @@ export interface PipelineStats {
 
 export class Pipeline {
   readonly budget: Budget;
-  readonly inFlight = new Set<string>();
+  /** Buffer keys being delivered here (refcounted): resync and claims skip them. */
+  readonly inFlight = new KeyRefs();
   readonly stats: PipelineStats = { buffered: 0, delivered: 0, deadLettered: 0, retries: 0, lastSyncMs: 0 };
   private readonly deliveries = new Set<Promise<void>>();
+  private lastSyncWrittenMs = 0;
 
   constructor(
     readonly buffer: TargetBuffer,
@@ -53,6 +58,7 @@ export class Pipeline {
     private readonly log: Logger,
     /** stop: no new work (readers end, failed deliveries are not retried). abandon: give up waiting. */
     private readonly signals: { readonly stop: AbortSignal; readonly abandon: AbortSignal },
+    private readonly metrics: EngineMetrics = noopMetrics,
   ) {
     this.budget = new Budget(cfg.kafka.maxConcurrentSends, cfg.kafka.maxInFlightBytes);
   }
@@ -79,6 +85,8 @@ export class Pipeline {
     const alreadySynced: M[] = [];
     messages.forEach((m, i) => (statuses[i] === 2 ? alreadySynced : toSend).push(m));
     this.stats.buffered += toSend.length;
+    const bufferedAtMs = Date.now();
+    for (const [topic, n] of countBy(toSend, (m) => m.topic)) this.metrics.buffered(topic, n);
     if (opts.ackSource && (opts.ackMode === 'target' || alreadySynced.length === messages.length)) {
       const ack = opts.ackSource;
       const safe = opts.ackMode === 'target' ? messages : alreadySynced;
@@ -95,21 +103,29 @@ export class Pipeline {
       return { whenDelivered: Promise.resolve() };
     }
     const afterDelivery = opts.ackMode === 'target' ? undefined : opts.ackSource;
-    const handle = await this.deliver(toSend, afterDelivery);
-    if (!handle) for (const m of toSend) this.inFlight.delete(m.key);
-    return handle;
+    return this.deliver(toSend, afterDelivery, bufferedAtMs, true);
   }
 
   /** Waits for room, produces, and returns a promise of the delivery being fully settled. */
   async deliver<M extends OutgoingMessage>(
     messages: readonly M[],
     ackSource?: (m: readonly M[]) => Promise<void>,
+    /** When the messages were written to the buffer (delivery latency); default now. */
+    bufferedAtMs: number = Date.now(),
+    /** The caller already counted these keys in `inFlight` (submit); this call releases them. */
+    alreadyTracked = false,
   ): Promise<{ whenDelivered: Promise<void> } | undefined> {
     if (messages.length === 0) return { whenDelivered: Promise.resolve() };
+    if (!alreadyTracked) for (const m of messages) this.inFlight.add(m.key);
     const bytes = messages.reduce((n, m) => n + m.payload.length, 0);
-    if (!(await this.budget.acquire(bytes, this.signals.stop))) return undefined;
-    for (const m of messages) this.inFlight.add(m.key);
-    const p = this.settle(messages, ackSource).finally(() => {
+    const endPause = this.budget.tryAcquireFits(bytes) ? undefined : this.metrics.pause('in_flight_budget');
+    const acquired = await this.budget.acquire(bytes, this.signals.stop);
+    endPause?.();
+    if (!acquired) {
+      for (const m of messages) this.inFlight.delete(m.key);
+      return undefined;
+    }
+    const p = this.settle(messages, ackSource, bufferedAtMs).finally(() => {
       for (const m of messages) this.inFlight.delete(m.key);
       this.budget.release(bytes);
       this.deliveries.delete(p);
@@ -128,7 +144,8 @@ export class Pipeline {
 
   private async settle<M extends OutgoingMessage>(
     messages: readonly M[],
-    ackSource?: (m: readonly M[]) => Promise<void>,
+    ackSource: ((m: readonly M[]) => Promise<void>) | undefined,
+    bufferedAtMs: number,
   ): Promise<void> {
     let pending: readonly M[] = messages;
     let firstSend = this.produce(pending);
@@ -147,7 +164,9 @@ export class Pipeline {
         if (!(await this.retryingVoid('mark synced', () => this.buffer.markSynced(delivered.map((m) => m.key)))))
           return;
         this.stats.delivered += delivered.length;
-        this.stats.lastSyncMs = Date.now();
+        this.noteSynced();
+        for (const [topic, n] of countBy(delivered, (m) => m.topic)) this.metrics.sent(topic, n);
+        this.metrics.deliveryLatency((Date.now() - bufferedAtMs) / 1000);
         if (ackSource) await this.retryingVoid('source ack', () => ackSource(delivered));
       }
       if (poison.length > 0) {
@@ -155,11 +174,13 @@ export class Pipeline {
           this.deadLetter(poison.map(({ m, err }) => ({ m, reason: errorMessage(err) }))),
         );
         this.stats.deadLettered += poison.length;
+        for (const [topic, n] of countBy(poison, (p) => p.m.topic)) this.metrics.deadLettered(topic, n);
         if (ackSource) await this.retryingVoid('source ack', () => ackSource(poison.map((p) => p.m)));
       }
       pending = failed;
       if (pending.length === 0 || this.signals.stop.aborted) return;
       this.stats.retries += pending.length;
+      this.metrics.retry('kafka delivery', pending.length);
       const first = outcomes.find((o) => o !== undefined);
       if (attempt === 0 || attempt % 20 === 0) {
         this.log.warn(
@@ -186,38 +207,22 @@ export class Pipeline {
 
   /** Moves messages to the dead-letter stream (with reason) and out of the unsynced set. */
   private async deadLetter(items: readonly { m: OutgoingMessage; reason: string }[]): Promise<void> {
-    const conn = this.buffer.primary;
     const keys = this.buffer.keys;
-    await Promise.all(
-      items.map(({ m, reason }) =>
-        conn.send([
-          'XADD',
-          keys.deadLetters,
-          'MAXLEN',
-          '~',
-          '100000',
-          '*',
-          'key',
-          m.key,
-          'topic',
-          m.topic,
-          'kafka_key',
-          m.kafkaKey,
-          'reason',
-          reason,
-          'failed_at',
-          String(Date.now()),
-          'payload',
-          m.payload,
-        ]),
-      ),
-    );
-    await Promise.all(items.map(({ m }) => conn.send(['DEL', m.key])));
-    await this.buffer.forget(items.map(({ m }) => m.key));
+    await new DeadLetters(this.buffer.primary, keys).add(items);
     this.log.error(
       { count: items.length, reason: items[0]?.reason, stream: keys.deadLetters },
       'messages moved to the dead-letter stream',
     );
+  }
+
+  /** Records the last sync: in memory, and in the target at most once per second (for `status`). */
+  private noteSynced(): void {
+    const now = Date.now();
+    this.stats.lastSyncMs = now;
+    if (now - this.lastSyncWrittenMs < 1000) return;
+    this.lastSyncWrittenMs = now;
+    // Best effort: a lost write only makes the reported last sync older.
+    this.buffer.primary.send(['SET', lastSyncKey(this.buffer.keys), String(now)]).catch(() => undefined);
   }
 
   /** `retrying` for actions without a result: true when done, false when abandoned. */
@@ -227,12 +232,29 @@ export class Pipeline {
 
   /** Runs `fn` until it succeeds, backing off; undefined only when abandoned (so T must not be void). */
   async retrying<T extends NonNullable<unknown>>(what: string, fn: () => Promise<T>): Promise<T | undefined> {
+    let endPause: (() => void) | undefined; // a full target pauses the caller: backpressure
+    try {
+      return await this.retryLoop(what, fn, (err) => {
+        if (!endPause && err instanceof BufferFullError) endPause = this.metrics.pause('target_full');
+      });
+    } finally {
+      endPause?.();
+    }
+  }
+
+  private async retryLoop<T extends NonNullable<unknown>>(
+    what: string,
+    fn: () => Promise<T>,
+    onError: (err: unknown) => void,
+  ): Promise<T | undefined> {
     for (let attempt = 0; ; attempt += 1) {
       try {
         return await fn();
       } catch (err) {
         if (this.signals.abandon.aborted) return undefined;
+        onError(err);
         this.stats.retries += 1;
+        this.metrics.retry(what, 1);
         const delay = backoffMs(attempt, this.cfg.sync.retryBaseMs, this.cfg.sync.retryMaxMs);
         if (attempt === 0 || attempt % 10 === 0)
           this.log.warn({ what, attempt, delayMs: delay, err: errorMessage(err) }, `${what} failed; retrying`);
@@ -240,5 +262,28 @@ export class Pipeline {
         if (this.signals.abandon.aborted) return undefined;
       }
     }
+  }
+}
+
+/** A multiset of keys: a key stays `has` until every `add` was matched by a `delete`. */
+export class KeyRefs {
+  private readonly counts = new Map<string, number>();
+  get size(): number {
+    return this.counts.size;
+  }
+  add(key: string): void {
+    this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+  }
+  delete(key: string): void {
+    const n = this.counts.get(key);
+    if (n === undefined) return;
+    if (n <= 1) this.counts.delete(key);
+    else this.counts.set(key, n - 1);
+  }
+  has(key: string): boolean {
+    return this.counts.has(key);
+  }
+  keys(): IterableIterator<string> {
+    return this.counts.keys();
   }
 }

@@ -5,6 +5,7 @@
  * Blocking reads (XREADGROUP BLOCK) must use a client of their own: see `duplicate`.
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { createClient, RESP_TYPES } from '@redis/client';
 import type { RedisEndpointConfig } from '../config/config.js';
 import { ConnectionError, errorMessage } from '../errors.js';
@@ -36,19 +37,23 @@ export function endpointName(cfg: RedisEndpointConfig, role: string): string {
   return `${role} Redis ${cfg.tls ? 'rediss' : 'redis'}://${cfg.host}:${cfg.port}`;
 }
 
-export async function connectRedis(cfg: RedisEndpointConfig, opts: ConnectOptions): Promise<RedisConnection> {
-  const endpoint = endpointName(cfg, opts.role);
+/**
+ * The node-redis client options of a connection (auth, TLS, forever-reconnect with backoff,
+ * Buffers out). Shared by `connectRedis` and by clients it does not wrap (pub/sub subscribers).
+ */
+export function redisClientOptions(cfg: RedisEndpointConfig, opts: ConnectOptions) {
   const tls = cfg.tls
     ? {
         tls: true as const,
-        servername: cfg.host,
+        // SNI takes host names only (an IP there is deprecated, DEP0123).
+        ...(isIP(cfg.host) === 0 ? { servername: cfg.host } : {}),
         ...(cfg.tlsCaLocation ? { ca: readFileSync(cfg.tlsCaLocation) } : {}),
         ...(cfg.tlsCertificateLocation ? { cert: readFileSync(cfg.tlsCertificateLocation) } : {}),
         ...(cfg.tlsKeyLocation ? { key: readFileSync(cfg.tlsKeyLocation) } : {}),
       }
     : {};
-  const client = createClient({
-    RESP: 2,
+  return {
+    RESP: 2 as const,
     database: opts.db,
     ...(cfg.username ? { username: cfg.username } : {}),
     ...(cfg.password ? { password: cfg.password } : {}),
@@ -61,9 +66,16 @@ export async function connectRedis(cfg: RedisEndpointConfig, opts: ConnectOption
       ...tls,
     },
     commandOptions: { typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer } },
-  });
+  };
+}
+
+export async function connectRedis(cfg: RedisEndpointConfig, opts: ConnectOptions): Promise<RedisConnection> {
+  const endpoint = endpointName(cfg, opts.role);
+  const client = createClient(redisClientOptions(cfg, opts));
   const listeners: ((err: Error) => void)[] = [];
+  let lastError: unknown;
   client.on('error', (err: unknown) => {
+    lastError = err;
     const wrapped = new ConnectionError(`${endpoint} (db ${opts.db}): ${errorMessage(err)}`, {
       retryable: true,
       cause: err,
@@ -78,7 +90,7 @@ export async function connectRedis(cfg: RedisEndpointConfig, opts: ConnectOption
         () =>
           reject(
             new ConnectionError(
-              `${endpoint}: no connection within ${opts.connectTimeoutMs} ms; is it running and reachable? check ${opts.role.toUpperCase()}_REDIS_HOST/PORT/PASSWORD`,
+              `${endpoint}: no connection within ${opts.connectTimeoutMs} ms: ${explainRedisFailure(lastError, opts.role)}`,
               { retryable: true },
             ),
           ),
@@ -89,7 +101,9 @@ export async function connectRedis(cfg: RedisEndpointConfig, opts: ConnectOption
       await Promise.race([connecting, timeout]);
     } catch (err) {
       client.destroy();
-      throw err;
+      throw err instanceof ConnectionError
+        ? err
+        : new ConnectionError(`${endpoint}: ${explainRedisFailure(err, opts.role)}`, { retryable: true, cause: err });
     } finally {
       clearTimeout(timer);
     }
@@ -112,6 +126,21 @@ export async function connectRedis(cfg: RedisEndpointConfig, opts: ConnectOption
     },
     onError: (l) => listeners.push(l),
   };
+}
+
+/** Names the likely cause of a failed connection and the variables to check. */
+export function explainRedisFailure(err: unknown, role: 'source' | 'target'): string {
+  const v = role.toUpperCase();
+  const msg = err === undefined ? '' : errorMessage(err);
+  if (/WRONGPASS|NOAUTH|invalid username-password|AUTH failed/i.test(msg)) {
+    return `authentication failed (${msg}); check ${v}_REDIS_USERNAME and ${v}_REDIS_PASSWORD`;
+  }
+  if (/certificate|self.signed|unable to verify|CERT_|SSL|TLS/i.test(msg)) {
+    return `TLS failed (${msg}); check ${v}_REDIS_TLS_CA_LOCATION (and the client certificate/key)`;
+  }
+  if (/ECONNREFUSED/.test(msg)) return `connection refused; is it running? check ${v}_REDIS_HOST and ${v}_REDIS_PORT`;
+  if (/ENOTFOUND|EAI_AGAIN/.test(msg)) return `host not found; check ${v}_REDIS_HOST`;
+  return `${msg ? `${msg}; ` : ''}is it running and reachable? check ${v}_REDIS_HOST/PORT/PASSWORD`;
 }
 
 export function asBuffer(r: Reply | undefined): Buffer {

@@ -14,6 +14,7 @@ import type { LibrdKafkaError, DeliveryReport, MessageHeader } from '@confluenti
 import type { Config } from '../config/config.js';
 import { ConnectionError, DeliveryError, PoisonMessageError, errorMessage, type SyncError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
+import { explainConnectFailure } from '../security/kafka-failure.js';
 import { sleep } from '../util/retry.js';
 import { producerSettings } from './kafka-config.js';
 
@@ -33,6 +34,8 @@ interface PendingBatch {
 }
 
 const CODES = Kafka.CODES.ERRORS;
+/** While connected, a metadata request this often tells whether the brokers are still reachable. */
+const HEALTH_CHECK_MS = 5_000;
 const POISON_CODES = new Set<number>([
   CODES.ERR_MSG_SIZE_TOO_LARGE,
   CODES.ERR_INVALID_MSG_SIZE,
@@ -44,6 +47,7 @@ export class KafkaSink {
   private connected = false;
   private lastError: string | undefined;
   private closed = false;
+  private healthTimer: NodeJS.Timeout | undefined;
   private readonly endpoint: string;
 
   constructor(
@@ -79,15 +83,23 @@ export class KafkaSink {
     const producer = new Kafka.Producer(producerSettings(this.cfg) as Kafka.ProducerGlobalConfig);
     producer.on('delivery-report', (err: LibrdKafkaError | null, report: DeliveryReport) => this.onReport(err, report));
     producer.on('event.error', (err: LibrdKafkaError) => this.onError(err));
+    // The connect error is generic ("broker transport failure"); why the broker refused us
+    // (TLS verification, SASL authentication) is only in librdkafka's log lines.
+    const brokerLog: string[] = [];
+    const onLog = (log: { severity: number; message: string }): void => {
+      if (log.severity <= 6 && brokerLog.length < 100) brokerLog.push(log.message);
+    };
+    producer.on('event.log', onLog);
     return new Promise((resolve, reject) => {
       producer.connect({ timeout: timeoutMs }, (err) => {
+        producer.removeListener('event.log', onLog);
         if (err) {
           safeDisconnect(producer);
           reject(
-            new ConnectionError(
-              `${this.endpoint}: ${err.message}; check KAFKA_BOOTSTRAP_SERVERS and the security settings`,
-              { retryable: true, cause: err },
-            ),
+            new ConnectionError(explainConnectFailure(this.endpoint, err.message, brokerLog), {
+              retryable: true,
+              cause: err,
+            }),
           );
           return;
         }
@@ -101,6 +113,7 @@ export class KafkaSink {
         this.connected = true;
         this.lastError = undefined;
         this.log.info({ endpoint: this.endpoint }, 'connected to Kafka');
+        this.startHealthCheck(producer);
         resolve();
       });
     });
@@ -135,6 +148,7 @@ export class KafkaSink {
 
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.healthTimer);
     const p = this.producer;
     this.producer = undefined;
     this.connected = false;
@@ -161,7 +175,33 @@ export class KafkaSink {
     const opaque = report.opaque as { batch: PendingBatch; index: number } | undefined;
     if (!opaque) return;
     const outcome = err ? classify(err, undefined, this.cfg.maxRequestSizeBytes) : undefined;
+    if (!err) this.setReachable(true); // a delivery is proof the brokers are reachable
     this.settle(opaque.batch, opaque.index, outcome);
+  }
+
+  /**
+   * `isConnected` follows the brokers: librdkafka reports them gone (ALL_BROKERS_DOWN,
+   * TRANSPORT) but says nothing when they come back, so a cheap metadata request (known topics
+   * only) every HEALTH_CHECK_MS, and any successful delivery, set it back. Logs state changes only.
+   */
+  private startHealthCheck(producer: Kafka.Producer): void {
+    clearInterval(this.healthTimer);
+    this.healthTimer = setInterval(() => {
+      if (this.producer !== producer) return clearInterval(this.healthTimer);
+      producer.getMetadata({ allTopics: false, timeout: 2_000 }, (err) => {
+        if (this.producer !== producer) return;
+        this.setReachable(!err, err ? errorMessage(err) : undefined);
+      });
+    }, HEALTH_CHECK_MS);
+    this.healthTimer.unref();
+  }
+
+  private setReachable(up: boolean, err?: string): void {
+    if (up === this.connected || (up && !this.producer)) return;
+    this.connected = up;
+    this.lastError = up ? undefined : (err ?? this.lastError);
+    if (up) this.log.info({ endpoint: this.endpoint }, 'Kafka reachable again');
+    else this.log.warn({ endpoint: this.endpoint, err: this.lastError }, 'Kafka not reachable');
   }
 
   private settle(batch: PendingBatch, index: number, outcome: Outcome): void {
@@ -171,12 +211,15 @@ export class KafkaSink {
   }
 
   private onError(err: LibrdKafkaError): void {
+    // librdkafka repeats an error at each reconnect attempt: log it once, not every few seconds.
+    const repeated = err.message === this.lastError && !err.isFatal;
     this.lastError = err.message;
     if (err.code === CODES.ERR__ALL_BROKERS_DOWN || err.code === CODES.ERR__TRANSPORT) this.connected = false;
-    this.log.warn(
-      { endpoint: this.endpoint, code: err.code, fatal: err.isFatal === true, err: err.message },
-      'Kafka client error',
-    );
+    if (!repeated)
+      this.log.warn(
+        { endpoint: this.endpoint, code: err.code, fatal: err.isFatal === true, err: err.message },
+        'Kafka client error',
+      );
     if (err.isFatal) {
       // A fatal idempotence error: this producer can deliver nothing more. Undelivered messages
       // stay unsynced in the target buffer and are resent by the resync loop.

@@ -155,6 +155,22 @@ export class SourceDb {
     return out;
   }
 
+  /** Resets the idle time of our own pending entries (XCLAIM JUSTID), in chunks. */
+  async touch(stream: string, ids: readonly string[]): Promise<void> {
+    for (let i = 0; i < ids.length; i += 1000) {
+      const chunk = ids.slice(i, i + 1000);
+      await this.commands.send([
+        'XCLAIM',
+        stream,
+        this.cfg.consumerGroup,
+        this.cfg.consumerName,
+        '0',
+        ...chunk,
+        'JUSTID',
+      ]);
+    }
+  }
+
   /** XACK (and XDEL when configured) the given entries, one command per stream, pipelined. */
   async ack(entries: readonly { stream: string; id: string }[]): Promise<void> {
     const byStream = new Map<string, string[]>();

@@ -73,6 +73,7 @@ function portsOf(name: ServerName): Record<string, number> {
       sasl_plaintext: k.saslPlaintext,
       ssl: k.ssl,
       sasl_ssl: k.saslSsl,
+      proxied: k.proxied,
     };
   }
   return { redis: STACK_PORTS[name] };

@@ -40,13 +40,15 @@ export function serverProperties(paths: KafkaPaths, tls: TlsPaths): string {
     'process.roles=broker,controller',
     'node.id=1',
     `controller.quorum.voters=1@${h}:${p.controller}`,
-    `listeners=${[...clientListeners, `CONTROLLER://${h}:${p.controller}`].join(',')}`,
+    `listeners=${[...clientListeners, `PROXIED://${h}:${p.proxied}`, `CONTROLLER://${h}:${p.controller}`].join(',')}`,
     // 127.0.0.1, not localhost: Node and librdkafka may resolve localhost to ::1 first.
-    `advertised.listeners=${clientListeners.join(',')}`,
+    // PROXIED advertises another port, so a client bootstrapping there keeps every connection
+    // on a TCP proxy listening on that port (the chaos suite cuts connections with it).
+    `advertised.listeners=${[...clientListeners, `PROXIED://${h}:${p.proxiedAdvertised}`].join(',')}`,
     'controller.listener.names=CONTROLLER',
     'inter.broker.listener.name=PLAINTEXT',
     'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,' +
-      'SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL',
+      'SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL,PROXIED:PLAINTEXT',
     `log.dirs=${paths.dataDir}`,
     'auto.create.topics.enable=true',
     'num.partitions=3',

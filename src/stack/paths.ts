@@ -25,15 +25,34 @@ export const SERVER_NAMES: readonly ServerName[] = ['source', 'target', 'kafka']
 
 export const STACK_HOST = '127.0.0.1';
 
+/**
+ * RKS_STACK_PORT_OFFSET (default 0) shifts every port, so a second sandbox (with its own
+ * RKS_STACK_DIR) can run beside the first: the chaos suite uses one to stop servers freely.
+ */
+const PORT_OFFSET = portOffset();
+
+function portOffset(): number {
+  const raw = process.env['RKS_STACK_PORT_OFFSET'];
+  if (raw === undefined || raw === '') return 0;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > 10000) {
+    throw new Error(`RKS_STACK_PORT_OFFSET=${raw}: must be an integer from 0 to 10000`);
+  }
+  return n;
+}
+
 export const STACK_PORTS = {
-  source: 16379,
-  target: 16380,
+  source: 16379 + PORT_OFFSET,
+  target: 16380 + PORT_OFFSET,
   kafka: {
-    plaintext: 19092,
-    controller: 19093,
-    saslPlaintext: 19094,
-    ssl: 19095,
-    saslSsl: 19096,
+    plaintext: 19092 + PORT_OFFSET,
+    controller: 19093 + PORT_OFFSET,
+    saslPlaintext: 19094 + PORT_OFFSET,
+    ssl: 19095 + PORT_OFFSET,
+    saslSsl: 19096 + PORT_OFFSET,
+    /** PLAINTEXT listener that advertises `proxiedAdvertised`: fault tests put a TCP proxy there. */
+    proxied: 19097 + PORT_OFFSET,
+    proxiedAdvertised: 19098 + PORT_OFFSET,
   },
 } as const;
 
