@@ -18,8 +18,9 @@ if ! cli stack status --json | node -e 'const s=JSON.parse(require("fs").readFil
 fi
 cleanup() {
   if [ "$started" = 1 ]; then cli stack down || true; fi
-  # The chaos suite's own sandbox (test/integration/chaos.test.ts) is always stopped.
+  # The sandboxes of the chaos suite and of the unknown-topic test are always stopped.
   RKS_STACK_DIR=.stack-chaos RKS_STACK_PORT_OFFSET=100 cli stack down >/dev/null 2>&1 || true
+  RKS_STACK_DIR=.stack-noauto RKS_STACK_PORT_OFFSET=300 cli stack down >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 echo "== stack up"

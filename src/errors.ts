@@ -54,16 +54,18 @@ export class PoisonMessageError extends SyncError {
   static override readonly CODE = 'POISON_MESSAGE';
 }
 
-/** True when `err` and every error in its cause chain are marked retryable. */
+/**
+ * True when `err` is a SyncError marked retryable and so is every SyncError in its cause chain.
+ * Causes that are not SyncErrors (a client library's error) are details, not verdicts.
+ */
 export function isRetryable(err: unknown): boolean {
-  let current: unknown = err;
-  let seen = 0;
-  while (current !== undefined && current !== null && seen < 16) {
-    if (!(current instanceof SyncError) || !current.retryable) return false;
+  if (!(err instanceof SyncError) || !err.retryable) return false;
+  let current: unknown = err.cause;
+  for (let seen = 0; current instanceof SyncError && seen < 16; seen += 1) {
+    if (!current.retryable) return false;
     current = current.cause;
-    seen += 1;
   }
-  return seen > 0;
+  return true;
 }
 
 export function errorMessage(err: unknown): string {

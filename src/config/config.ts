@@ -80,6 +80,7 @@ export interface Config {
     readonly retryBaseMs: number;
     readonly retryMaxMs: number;
     readonly shutdownTimeoutMs: number;
+    readonly stuckWarnMs: number;
   };
   readonly logLevel: string;
   readonly http: {
@@ -286,6 +287,7 @@ function build(v: Map<string, unknown>): Config {
       retryBaseMs: g('SYNC_RETRY_BASE_MS'),
       retryMaxMs: g('SYNC_RETRY_MAX_MS'),
       shutdownTimeoutMs: g('SYNC_SHUTDOWN_TIMEOUT_MS'),
+      stuckWarnMs: g('SYNC_STUCK_WARN_MS'),
     },
     logLevel: g('LOG_LEVEL'),
     http: {

@@ -531,6 +531,16 @@ export const FIELDS: readonly FieldSpec[] = [
     description: 'Longest retry delay.',
   }),
   f({
+    env: 'SYNC_STUCK_WARN_MS',
+    kind: 'int',
+    default: '30000',
+    min: 1000,
+    unit: 'ms',
+    group: 'sync',
+    description:
+      'Warn when messages have waited this long for Kafka (broker down, topic missing); they stay buffered and retried.',
+  }),
+  f({
     env: 'SYNC_SHUTDOWN_TIMEOUT_MS',
     kind: 'int',
     default: '8000',

@@ -61,6 +61,35 @@ export class Pipeline {
     private readonly metrics: EngineMetrics = noopMetrics,
   ) {
     this.budget = new Budget(cfg.kafka.maxConcurrentSends, cfg.kafka.maxInFlightBytes);
+    const watchdog = setInterval(() => this.reportStuck(), Math.max(1000, Math.floor(cfg.sync.stuckWarnMs / 2)));
+    watchdog.unref();
+    signals.abandon.addEventListener('abort', () => clearInterval(watchdog), { once: true });
+  }
+
+  /** Start time, size and topics of each delivery in progress (for the stuck-delivery warning). */
+  private readonly started = new Map<Promise<void>, { since: number; count: number; topic: string; warned: boolean }>();
+
+  /**
+   * Kafka retries a message it cannot deliver (broker down, topic missing with auto-creation off)
+   * without failing it (KAFKA_MESSAGE_TIMEOUT_MS=0): say so instead of waiting silently.
+   */
+  private reportStuck(): void {
+    const now = Date.now();
+    let count = 0;
+    let oldest = now;
+    const topics = new Set<string>();
+    for (const d of this.started.values()) {
+      if (d.warned || now - d.since < this.cfg.sync.stuckWarnMs) continue;
+      d.warned = true;
+      count += d.count;
+      oldest = Math.min(oldest, d.since);
+      topics.add(d.topic);
+    }
+    if (count === 0) return;
+    this.log.warn(
+      { count, waitingMs: now - oldest, topics: [...topics].slice(0, 10), kafka: this.sink.status },
+      'messages are waiting for Kafka longer than SYNC_STUCK_WARN_MS: is the broker down or the topic missing (auto-creation off)? they stay buffered and are retried',
+    );
   }
 
   /**
@@ -126,11 +155,13 @@ export class Pipeline {
       return undefined;
     }
     const p = this.settle(messages, ackSource, bufferedAtMs).finally(() => {
+      this.started.delete(p);
       for (const m of messages) this.inFlight.delete(m.key);
       this.budget.release(bytes);
       this.deliveries.delete(p);
     });
     this.deliveries.add(p);
+    this.started.set(p, { since: Date.now(), count: messages.length, topic: messages[0]?.topic ?? '', warned: false });
     // settle() produced synchronously above, in submission order; it awaits the reports.
     return { whenDelivered: p };
   }

@@ -146,7 +146,7 @@ export class SyncMetrics implements EngineMetrics {
       }),
       latency: new Histogram({
         name: METRIC.deliveryLatency,
-        help: 'Seconds from the buffer write of a batch to Kafka acknowledging it (one observation per batch).',
+        help: 'Seconds from the buffer write of a batch (or its resend by the resync) to Kafka acknowledging it; one observation per batch.',
         buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
         registers,
       }),
@@ -226,35 +226,44 @@ export class SyncMetrics implements EngineMetrics {
         if (n !== undefined) backlog.set(n);
       },
     });
-    const lag = new Gauge({
-      name: METRIC.groupLag,
-      help: 'Entries of a source stream not yet delivered to the consumer group (XINFO GROUPS lag).',
-      labelNames: ['db', 'stream'],
-      registers,
-    });
-    const pending = new Gauge({
-      name: METRIC.groupPending,
-      help: 'Entries read by the consumer group but not yet acknowledged (XPENDING).',
-      labelNames: ['db', 'stream'],
-      registers,
-    });
-    const age: Gauge<'db' | 'stream'> = new Gauge({
-      name: METRIC.oldestPendingAge,
-      help: 'Age of the oldest pending (read, unacknowledged) entry of a stream, from its id; 0 when none.',
-      labelNames: ['db', 'stream'],
-      registers,
-      collect: async () => {
-        const groups = (await this.source?.groups()) ?? [];
-        // Series of streams that went away disappear instead of freezing at their last value.
-        for (const g of [age, lag, pending]) g.reset();
-        for (const g of groups) {
-          const labels = { db: String(g.db), stream: g.stream };
-          if (g.lag !== undefined) lag.set(labels, g.lag);
-          if (g.pending !== undefined) pending.set(labels, g.pending);
-          age.set(labels, g.oldestPendingAgeMs === undefined ? 0 : g.oldestPendingAgeMs / 1000);
-        }
-      },
-    });
+    // Each reads the probe's group states (cached there: one Redis read per scrape at most).
+    const perStream = (
+      name: string,
+      help: string,
+      value: (g: StreamGroupState) => number | undefined,
+    ): Gauge<'db' | 'stream'> => {
+      const gauge: Gauge<'db' | 'stream'> = new Gauge({
+        name,
+        help,
+        labelNames: ['db', 'stream'],
+        registers,
+        collect: async () => {
+          const groups = (await this.source?.groups()) ?? [];
+          // Series of streams that went away disappear instead of freezing at their last value.
+          gauge.reset();
+          for (const g of groups) {
+            const v = value(g);
+            if (v !== undefined) gauge.set({ db: String(g.db), stream: g.stream }, v);
+          }
+        },
+      });
+      return gauge;
+    };
+    perStream(
+      METRIC.groupLag,
+      'Entries of a source stream not yet delivered to the consumer group (XINFO GROUPS lag).',
+      (g) => g.lag,
+    );
+    perStream(
+      METRIC.groupPending,
+      'Entries read by the consumer group but not yet acknowledged (XPENDING).',
+      (g) => g.pending,
+    );
+    perStream(
+      METRIC.oldestPendingAge,
+      'Age of the oldest pending (read, unacknowledged) entry of a stream, from its id; 0 when none.',
+      (g) => (g.pending === undefined ? undefined : (g.oldestPendingAgeMs ?? 0) / 1000),
+    );
     const up: Gauge<'component'> = new Gauge({
       name: METRIC.connectionUp,
       help: 'Connection state: 1 connected, 0 not, by component (source_redis, target_redis, kafka).',

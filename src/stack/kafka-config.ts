@@ -50,7 +50,8 @@ export function serverProperties(paths: KafkaPaths, tls: TlsPaths): string {
     'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,' +
       'SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL,PROXIED:PLAINTEXT',
     `log.dirs=${paths.dataDir}`,
-    'auto.create.topics.enable=true',
+    // RKS_KAFKA_AUTO_CREATE=false gives a broker that refuses unknown topics (fault tests).
+    `auto.create.topics.enable=${process.env['RKS_KAFKA_AUTO_CREATE'] === 'false' ? 'false' : 'true'}`,
     'num.partitions=3',
     // One node: every internal topic must be satisfiable by a single replica.
     'default.replication.factor=1',

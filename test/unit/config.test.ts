@@ -82,3 +82,15 @@ describe('configuration', () => {
     assert.equal(typeof parseDbRange('a-b'), 'string');
   });
 });
+
+describe('errors', () => {
+  it('treats a retryable error as retryable whatever foreign error caused it, and any non-retryable link as final', async () => {
+    const { DeliveryError, ConnectionError, isRetryable } = await import('../../src/errors.js');
+    const lib = Object.assign(new Error('Local: Message timed out'), { code: -192 });
+    assert.equal(isRetryable(new DeliveryError('timed out', { retryable: true, cause: lib })), true);
+    assert.equal(isRetryable(new DeliveryError('refused', { retryable: false })), false);
+    const inner = new ConnectionError('auth', { retryable: false });
+    assert.equal(isRetryable(new DeliveryError('outer', { retryable: true, cause: inner })), false);
+    assert.equal(isRetryable(lib), false);
+  });
+});

@@ -1,0 +1,144 @@
+/**
+ * The physical ceilings of this machine, measured in the same run as the pipeline:
+ *
+ *  - Kafka: the raw librdkafka Producer of @confluentinc/kafka-javascript with exactly the
+ *    service's settings (`producerSettings` of src/sink/kafka-config.ts: acks=all, idempotence,
+ *    lz4, linger), producing the records the pipeline would make of the same entries (envelope,
+ *    key, headers), as fast as the client takes them; timed from the first produce to the last
+ *    delivery report. The topic is created by an untimed warm-up record.
+ *  - Redis: pipelined XADD (chunks of 1000, 4 chunks in flight) into a scratch stream, then the
+ *    service's own read path (`SourceDb.read`, XREADGROUP COUNT 1000, one read at a time as the
+ *    service does per DB) until the stream is empty.
+ */
+import Kafka from '@confluentinc/kafka-javascript';
+import type { LibrdKafkaError } from '@confluentinc/kafka-javascript';
+import { producerSettings } from '../src/sink/kafka-config.js';
+import type { SinkMessage } from '../src/sink/producer.js';
+import { SourceDb } from '../src/source/streams.js';
+import {
+  benchConfig,
+  deleteTopics,
+  payloadPool,
+  prefill,
+  redisOf,
+  sinkMessages,
+  sleep,
+  streamNames,
+  type BenchEnv,
+} from './common.js';
+
+export interface ProducerCeiling {
+  size: number;
+  messages: number;
+  msgPerSec: number;
+  mbPerSec: number;
+  recordBytes: number;
+}
+
+const QUEUE_FULL = Kafka.CODES.ERRORS.ERR__QUEUE_FULL;
+
+export async function producerCeiling(env: BenchEnv, size: number, count: number): Promise<ProducerCeiling> {
+  const topic = `bench-${env.runId}-ceiling-${size}`;
+  const cfg = benchConfig(env, { KAFKA_TOPIC: topic });
+  const pool = payloadPool(size);
+  const streams = streamNames(env.runId, `ceil${size}`, 1);
+  const msgs = sinkMessages(cfg, topic, streams, Math.min(count, size >= 10_000 ? 2000 : 10_000), pool);
+  const producer = new Kafka.Producer(producerSettings(cfg.kafka) as Kafka.ProducerGlobalConfig);
+  let reports = 0;
+  let failed = 0;
+  let onReport: () => void = () => undefined;
+  producer.on('delivery-report', (err: LibrdKafkaError | null) => {
+    reports += 1;
+    if (err) failed += 1;
+    onReport();
+  });
+  await new Promise<void>((resolve, reject) =>
+    producer.connect({ timeout: 30_000 }, (err) => (err ? reject(err) : resolve())),
+  );
+  producer.setPollInterval(2);
+  try {
+    const waitReports = (n: number): Promise<void> =>
+      new Promise((resolve) => {
+        onReport = () => {
+          if (reports >= n) resolve();
+        };
+        onReport();
+      });
+    const first = msgs[0] as SinkMessage;
+    produceOne(producer, first);
+    await waitReports(1);
+    reports = 0;
+    failed = 0;
+    const t0 = performance.now();
+    let bytes = 0;
+    for (let i = 0; i < count; ) {
+      const m = msgs[i % msgs.length] as SinkMessage;
+      if (produceOne(producer, m)) {
+        bytes += m.payload.length;
+        i += 1;
+        // Yield now and then so delivery reports are handled while producing, as in the service.
+        if (i % 1000 === 0) await new Promise((r) => setImmediate(r));
+      } else {
+        producer.poll();
+        await sleep(1);
+      }
+    }
+    await waitReports(count);
+    const seconds = (performance.now() - t0) / 1000;
+    if (failed > 0) throw new Error(`producer ceiling: ${failed} deliveries failed`);
+    return {
+      size,
+      messages: count,
+      msgPerSec: count / seconds,
+      mbPerSec: bytes / seconds / 1e6,
+      recordBytes: Math.round(bytes / count),
+    };
+  } finally {
+    await new Promise<void>((resolve) => producer.disconnect(5000, () => resolve()));
+    await deleteTopics(env, [topic]);
+  }
+}
+
+function produceOne(p: Kafka.Producer, m: SinkMessage): boolean {
+  try {
+    p.produce(m.topic, null, m.payload, m.kafkaKey, Date.now(), undefined, m.headers);
+    return true;
+  } catch (err) {
+    if ((err as { code?: number }).code === QUEUE_FULL) return false;
+    throw err;
+  }
+}
+
+export interface RedisCeiling {
+  size: number;
+  entries: number;
+  xaddPerSec: number;
+  xreadgroupPerSec: number;
+}
+
+export async function redisCeiling(env: BenchEnv, size: number, count: number): Promise<RedisCeiling> {
+  const pool = payloadPool(size);
+  const [stream] = streamNames(env.runId, `rceil${size}`, 1) as [string];
+  const cfg = benchConfig(env, { SOURCE_CONSUMER_NAME: `bench-${env.runId}` });
+  const commands = await redisOf(env, 'source');
+  const reads = await redisOf(env, 'source');
+  try {
+    const xaddPerSec = await prefill(commands, [stream], count, pool);
+    const src = new SourceDb(0, commands, reads, cfg.source);
+    await src.setStreams([stream]);
+    const t0 = performance.now();
+    let got = 0;
+    for (;;) {
+      const entries = await src.read(cfg.source.batchSize, 1);
+      if (entries.length === 0) break;
+      got += entries.length;
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    if (got !== count) throw new Error(`XREADGROUP ceiling read ${got} of ${count} entries`);
+    return { size, entries: count, xaddPerSec, xreadgroupPerSec: count / seconds };
+  } finally {
+    await commands.send(['DEL', stream]);
+    await commands.close();
+    await reads.close();
+  }
+}

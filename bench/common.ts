@@ -1,0 +1,206 @@
+/**
+ * Shared pieces of the benchmark: the sandbox's configuration, Redis connections, the message
+ * shape every measurement uses, Kafka topic housekeeping, and small statistics helpers.
+ *
+ * The message shape is fixed so that the ceilings and the pipeline move the same bytes: a stream
+ * entry `device_id d<n%1000>, seq <n>, ts <XADD wall time ms>, data <payload>` whose payload is
+ * one of PAYLOAD_POOL random alphanumeric strings of the chosen size (valid UTF-8, so the envelope
+ * has no base64 fields; the pool is larger than lz4's 64 KB window, so compression gains little
+ * across messages, as with real device data). The Kafka record is what `streamMessage` and
+ * `headersFor` make of that entry: the JSON envelope, the device id as key, the rks-* headers.
+ *
+ * Only the bench's own sandbox (RKS_STACK_DIR=.stack-bench, ports +200) is ever flushed.
+ */
+import { randomBytes } from 'node:crypto';
+import { cpus, freemem, loadavg, totalmem } from 'node:os';
+import Kafka from '@confluentinc/kafka-javascript';
+import { loadConfig, type Config } from '../src/config/config.js';
+import { connectRedis, type RedisConnection, type Reply } from '../src/redis/client.js';
+import { KeyFormat } from '../src/buffer/key-format.js';
+import { GlobMap } from '../src/util/glob.js';
+import { headersFor, streamMessage, type StreamMapping } from '../src/engine/messages.js';
+import type { SinkMessage } from '../src/sink/producer.js';
+
+export const PAYLOAD_POOL = 1000;
+
+/** Variables pointing at the bench sandbox (src/stack's stackEnv, passed in by run.ts). */
+export interface BenchEnv {
+  readonly stack: Record<string, string>;
+  readonly runId: string;
+}
+
+export function benchConfig(env: BenchEnv, overrides: Record<string, string> = {}): Config {
+  return loadConfig({
+    configFile: null,
+    env: { ...env.stack, LOG_LEVEL: 'warn', HTTP_ADDRESS: 'off', ...overrides },
+  });
+}
+
+export async function redisOf(env: BenchEnv, role: 'source' | 'target', db = 0): Promise<RedisConnection> {
+  const cfg = benchConfig(env);
+  return connectRedis(role === 'source' ? cfg.source : cfg.target, { role, db, connectTimeoutMs: 10_000 });
+}
+
+/** Deletes everything in the bench sandbox's source and target Redis (never the main stack's). */
+export async function flushSandbox(env: BenchEnv): Promise<void> {
+  for (const role of ['source', 'target'] as const) {
+    const c = await redisOf(env, role);
+    try {
+      await c.send(['FLUSHALL']);
+    } finally {
+      await c.close();
+    }
+  }
+}
+
+export function payloadPool(size: number, count = PAYLOAD_POOL): Buffer[] {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+  return Array.from({ length: count }, () => {
+    const raw = randomBytes(size);
+    for (let i = 0; i < size; i += 1) raw[i] = alphabet.charCodeAt((raw[i] as number) % alphabet.length);
+    return raw;
+  });
+}
+
+/** The fields of entry `n` (flat name/value list, as XADD takes them). */
+export function entryFields(n: number, pool: readonly Buffer[], tsMs: number = Date.now()): (string | Buffer)[] {
+  return ['device_id', `d${n % 1000}`, 'seq', String(n), 'ts', String(tsMs), 'data', pool[n % pool.length] as Buffer];
+}
+
+export function streamNames(runId: string, label: string, count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `bench-${runId}-${label}-${i}-stream`);
+}
+
+/**
+ * XADDs `count` entries round-robin over `streams`, pipelined: chunks of `chunk` commands sent
+ * in one tick, `window` chunks in flight. Returns entries per second.
+ */
+export async function prefill(
+  conn: RedisConnection,
+  streams: readonly string[],
+  count: number,
+  pool: readonly Buffer[],
+  chunk = 1000,
+  window = 4,
+): Promise<number> {
+  const t0 = performance.now();
+  const inFlight: Promise<Reply[]>[] = [];
+  for (let start = 0; start < count; start += chunk) {
+    const ops: Promise<Reply>[] = [];
+    const now = Date.now();
+    for (let n = start; n < Math.min(count, start + chunk); n += 1) {
+      const stream = streams[n % streams.length] as string;
+      ops.push(conn.send(['XADD', stream, '*', ...entryFields(n, pool, now)]));
+    }
+    inFlight.push(Promise.all(ops));
+    if (inFlight.length >= window) await inFlight.shift();
+  }
+  await Promise.all(inFlight);
+  return count / ((performance.now() - t0) / 1000);
+}
+
+/** The Kafka records the pipeline makes of entries 0..count-1 (same envelope, key, headers). */
+export function sinkMessages(
+  cfg: Config,
+  topic: string,
+  streams: readonly string[],
+  count: number,
+  pool: readonly Buffer[],
+): SinkMessage[] {
+  const keys = new KeyFormat(cfg.target.keyPrefix);
+  const mapping: StreamMapping = {
+    topics: new GlobMap<string>([]),
+    defaultTopic: topic,
+    keyField: cfg.kafka.keyField,
+    encoding: cfg.source.encoding,
+  };
+  const baseMs = Date.now();
+  return Array.from({ length: count }, (_, n) => {
+    const fields = entryFields(n, pool, baseMs).map((f) => (Buffer.isBuffer(f) ? f : Buffer.from(f)));
+    const entry = { db: 0, stream: streams[n % streams.length] as string, id: `${baseMs + n}-0`, fields };
+    const m = streamMessage(entry, keys, mapping);
+    return { topic: m.topic, kafkaKey: m.kafkaKey, payload: m.payload, headers: headersFor(keys, m.key) };
+  });
+}
+
+/** Deletes topics (best effort: a failure only leaves disk space used in the sandbox). */
+export async function deleteTopics(env: BenchEnv, topics: readonly string[]): Promise<void> {
+  if (topics.length === 0) return;
+  const admin = Kafka.AdminClient.create({
+    'bootstrap.servers': env.stack['KAFKA_BOOTSTRAP_SERVERS'] as string,
+    'client.id': 'rks-bench-admin',
+  });
+  try {
+    await Promise.all(
+      topics.map((t) => new Promise<void>((resolve) => admin.deleteTopic(t, 10_000, () => resolve()))),
+    );
+  } finally {
+    admin.disconnect();
+  }
+}
+
+/** INFO commandstats as command -> calls. */
+export async function commandCalls(conn: RedisConnection): Promise<Map<string, number>> {
+  const text = String(await conn.send(['INFO', 'commandstats']));
+  const out = new Map<string, number>();
+  for (const m of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) out.set(m[1] as string, Number(m[2]));
+  return out;
+}
+
+/** Commands the bench itself sends while watching a run; left out of commands per message. */
+const BENCH_COMMANDS = new Set(['info', 'xlen', 'scard', 'ping', 'client|setname', 'select', 'hello', 'flushall']);
+
+/** Service commands between two INFO commandstats samples, and their breakdown. */
+export function commandDelta(
+  before: Map<string, number>,
+  after: Map<string, number>,
+): { total: number; byCommand: Record<string, number> } {
+  const byCommand: Record<string, number> = {};
+  let total = 0;
+  for (const [cmd, calls] of after) {
+    if (BENCH_COMMANDS.has(cmd)) continue;
+    const d = calls - (before.get(cmd) ?? 0);
+    if (d <= 0) continue;
+    byCommand[cmd] = d;
+    total += d;
+  }
+  return { total, byCommand };
+}
+
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i] as number;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export function load1(): number {
+  return loadavg()[0] ?? 0;
+}
+
+export interface Machine {
+  cpus: number;
+  cpuModel: string;
+  memTotalGb: number;
+  memFreeGb: number;
+  node: string;
+  loadAtStart: number[];
+}
+
+export function machine(): Machine {
+  return {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    memTotalGb: totalmem() / 2 ** 30,
+    memFreeGb: freemem() / 2 ** 30,
+    node: process.version,
+    loadAtStart: loadavg(),
+  };
+}
+
+export function log(line: string): void {
+  process.stderr.write(`bench: ${line}\n`);
+}

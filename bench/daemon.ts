@@ -1,0 +1,120 @@
+/**
+ * The real service process for the benchmark: `redis-kafka-sync run` compiled from the current
+ * src/ (tsc, no type check, into node_modules/.cache/rks-bench so lint and format never see it)
+ * and started with plain `node`, so its memory and CPU are the service's own and not those of a
+ * TypeScript loader. Resource use comes from /proc: VmHWM (peak resident set) and utime+stime.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { cpSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+const OUT_DIR = resolve('node_modules/.cache/rks-bench/dist');
+/** Clock ticks per second of /proc/<pid>/stat (USER_HZ; 100 on Linux x86-64). */
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+
+let built: string | undefined;
+
+/** Compiles src/ once per bench run; returns the path of the CLI entry. */
+export function buildDaemon(): string {
+  if (built) return built;
+  rmSync(OUT_DIR, { recursive: true, force: true });
+  execFileSync(
+    process.execPath,
+    [
+      'node_modules/typescript/bin/tsc',
+      '-p',
+      'tsconfig.build.json',
+      '--outDir',
+      OUT_DIR,
+      '--noCheck',
+      '--declaration',
+      'false',
+      '--sourceMap',
+      'false',
+    ],
+    { stdio: 'inherit' },
+  );
+  for (const dir of ['buffer/scripts', 'source/scripts', 'observability/dashboard']) {
+    mkdirSync(join(OUT_DIR, dir), { recursive: true });
+    cpSync(join('src', dir), join(OUT_DIR, dir), { recursive: true });
+  }
+  built = join(OUT_DIR, 'cli', 'bin.js');
+  return built;
+}
+
+export interface ProcUsage {
+  /** utime + stime, seconds. */
+  cpuSeconds: number;
+  /** VmHWM: peak resident set, bytes. */
+  peakRssBytes: number;
+  rssBytes: number;
+}
+
+export function procUsage(pid: number): ProcUsage {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(rest[11]) + Number(rest[12]);
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (name: string): number => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) * 1024;
+  return { cpuSeconds: ticks / CLOCK_TICKS, peakRssBytes: kb('VmHWM'), rssBytes: kb('VmRSS') };
+}
+
+export class Daemon {
+  private child: ChildProcess | undefined;
+  private out = '';
+
+  constructor(
+    private readonly env: Record<string, string>,
+    /** Extra node flags, e.g. --cpu-prof. */
+    private readonly nodeFlags: readonly string[] = [],
+  ) {}
+
+  get pid(): number {
+    const pid = this.child?.pid;
+    if (pid === undefined) throw new Error('daemon not started');
+    return pid;
+  }
+
+  get output(): string {
+    return this.out;
+  }
+
+  /** Starts the process; resolves when it logged "running" (its read loops have started). */
+  async start(timeoutMs = 60_000): Promise<void> {
+    const bin = buildDaemon();
+    const child = spawn(process.execPath, [...this.nodeFlags, bin, 'run', '--config', '/dev/null'], {
+      env: { ...process.env, ...this.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const onData = (d: Buffer): void => {
+      this.out = (this.out + d.toString()).slice(-100_000);
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    this.child = child;
+    const deadline = Date.now() + timeoutMs;
+    while (!this.out.includes('"msg":"running"')) {
+      if (child.exitCode !== null) throw new Error(`daemon exited early:\n${this.out.slice(-2000)}`);
+      if (Date.now() > deadline) throw new Error(`daemon did not start:\n${this.out.slice(-2000)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  usage(): ProcUsage {
+    return procUsage(this.pid);
+  }
+
+  /** SIGTERM (graceful stop) and wait for the exit. */
+  async stop(): Promise<number | null> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return child?.exitCode ?? null;
+    const exited = once(child, 'exit') as Promise<[number | null]>;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    const [code] = await exited;
+    clearTimeout(timer);
+    return code;
+  }
+}

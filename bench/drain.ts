@@ -1,0 +1,134 @@
+/**
+ * Drain throughput: a backlog prefilled in the source (pipelined XADD, not timed) is moved by
+ * the real service process through the target buffer into Kafka, acknowledged and deleted.
+ *
+ * Timed from the daemon's "running" line (its read loops start; process start-up, connections
+ * and recovery of an empty target come before and are reported apart as `startupMs`) until every
+ * source stream is empty (XLEN 0: acknowledged and deleted) and the unsynced set is empty. The
+ * process's CPU seconds over that span and its peak RSS (VmHWM) are read from /proc; Redis
+ * commands per message are INFO commandstats deltas on each server, minus the bench's own polling.
+ */
+import {
+  benchConfig,
+  commandCalls,
+  commandDelta,
+  deleteTopics,
+  flushSandbox,
+  load1,
+  log,
+  payloadPool,
+  prefill,
+  redisOf,
+  sleep,
+  streamNames,
+  type BenchEnv,
+} from './common.js';
+import { Daemon } from './daemon.js';
+
+export interface DrainCase {
+  size: number;
+  streams: number;
+  messages: number;
+}
+
+export interface DrainResult extends DrainCase {
+  msgPerSec: number;
+  seconds: number;
+  startupMs: number;
+  peakRssMb: number;
+  cpuSecondsPerMillion: number;
+  sourceCmdsPerMsg: number;
+  targetCmdsPerMsg: number;
+  sourceCommands: Record<string, number>;
+  targetCommands: Record<string, number>;
+  load: number;
+}
+
+export interface DrainOptions {
+  /** Service variables on top of the sandbox's (tuning experiments). */
+  readonly overrides?: Record<string, string>;
+  /** Node flags of the daemon (e.g. --cpu-prof). */
+  readonly nodeFlags?: readonly string[];
+  readonly timeoutMs?: number;
+}
+
+export async function drain(env: BenchEnv, c: DrainCase, opts: DrainOptions = {}): Promise<DrainResult> {
+  await flushSandbox(env);
+  const label = `drain${c.size}x${c.streams}`;
+  const topic = `bench-${env.runId}-${label}`;
+  const streams = streamNames(env.runId, label, c.streams);
+  const source = await redisOf(env, 'source');
+  const target = await redisOf(env, 'target');
+  const cfg = benchConfig(env);
+  try {
+    const xadd = await prefill(source, streams, c.messages, payloadPool(c.size));
+    log(`${label}: prefilled ${c.messages} entries in ${c.streams} streams (${Math.round(xadd)} XADD/s)`);
+    const daemon = new Daemon(
+      {
+        ...env.stack,
+        SOURCE_REDIS_DB_SEARCH_RANGE: '0',
+        STREAM_DISCOVERY_PATTERNS: `bench-${env.runId}-${label}-*-stream`,
+        SOURCE_CONSUMER_NAME: `bench-${env.runId}`,
+        KAFKA_TOPIC: topic,
+        HTTP_ADDRESS: 'off',
+        LOG_LEVEL: 'info',
+        ...opts.overrides,
+      },
+      opts.nodeFlags,
+    );
+    const srcBefore = await commandCalls(source);
+    const tgtBefore = await commandCalls(target);
+    const spawnedAt = performance.now();
+    await daemon.start();
+    const t0 = performance.now();
+    const cpu0 = daemon.usage().cpuSeconds;
+    const loadStart = load1();
+    const deadline = Date.now() + (opts.timeoutMs ?? 30 * 60_000);
+    for (;;) {
+      await sleep(100);
+      if (await drained(source, target, streams, cfg.target.keyPrefix)) break;
+      if (Date.now() > deadline) throw new Error(`${label}: not drained in time:\n${daemon.output.slice(-2000)}`);
+    }
+    const t1 = performance.now();
+    const usage = daemon.usage();
+    const srcAfter = await commandCalls(source);
+    const tgtAfter = await commandCalls(target);
+    const code = await daemon.stop();
+    if (code !== 0) log(`${label}: daemon exited with ${code}:\n${daemon.output.slice(-2000)}`);
+    const seconds = (t1 - t0) / 1000;
+    const src = commandDelta(srcBefore, srcAfter);
+    const tgt = commandDelta(tgtBefore, tgtAfter);
+    return {
+      ...c,
+      msgPerSec: c.messages / seconds,
+      seconds,
+      startupMs: t0 - spawnedAt,
+      peakRssMb: usage.peakRssBytes / 2 ** 20,
+      cpuSecondsPerMillion: ((usage.cpuSeconds - cpu0) / c.messages) * 1e6,
+      sourceCmdsPerMsg: src.total / c.messages,
+      targetCmdsPerMsg: tgt.total / c.messages,
+      sourceCommands: src.byCommand,
+      targetCommands: tgt.byCommand,
+      load: Math.max(loadStart, load1()),
+    };
+  } finally {
+    await source.close();
+    await target.close();
+    await deleteTopics(env, [topic]);
+    await flushSandbox(env);
+  }
+}
+
+async function drained(
+  source: Awaited<ReturnType<typeof redisOf>>,
+  target: Awaited<ReturnType<typeof redisOf>>,
+  streams: readonly string[],
+  prefix: string,
+): Promise<boolean> {
+  if (Number(await target.send(['SCARD', `${prefix}unsynced_keys_set`])) !== 0) return false;
+  // Cheap test on the last stream first; all of them only when it is empty.
+  if (Number(await source.send(['XLEN', streams[streams.length - 1] as string])) !== 0) return false;
+  const lens = await Promise.all(streams.map((s) => source.send(['XLEN', s])));
+  if (!lens.every((l) => Number(l) === 0)) return false;
+  return Number(await target.send(['SCARD', `${prefix}unsynced_keys_set`])) === 0;
+}

@@ -1,0 +1,144 @@
+/**
+ * Steady-state latency: entries are XADDed into one source stream at a fixed offered rate, each
+ * carrying its XADD wall time in the field `ts`; the real service process moves them; a Kafka
+ * consumer in this process (partitions assigned directly, no group join) computes
+ * `receive time - ts` per record. Same machine, same clock. The first `warmupMs` of records are
+ * left out; the generator paces itself every 2 ms and sends what the rate owes by then, so a
+ * stalled event loop shows up as latency, not as a lower rate.
+ */
+import Kafka from '@confluentinc/kafka-javascript';
+import type { Message } from '@confluentinc/kafka-javascript';
+import {
+  benchConfig,
+  deleteTopics,
+  entryFields,
+  flushSandbox,
+  load1,
+  payloadPool,
+  percentile,
+  redisOf,
+  sleep,
+  streamNames,
+  type BenchEnv,
+} from './common.js';
+import { Daemon } from './daemon.js';
+
+export interface LatencyResult {
+  ratePerSec: number;
+  size: number;
+  measured: number;
+  received: number;
+  achievedRate: number;
+  p50: number;
+  p99: number;
+  p999: number;
+  max: number;
+  load: number;
+}
+
+export async function latency(
+  env: BenchEnv,
+  ratePerSec: number,
+  size: number,
+  warmupMs: number,
+  measureMs: number,
+): Promise<LatencyResult> {
+  await flushSandbox(env);
+  const label = `lat${ratePerSec}`;
+  const topic = `bench-${env.runId}-${label}`;
+  const [stream] = streamNames(env.runId, label, 1) as [string];
+  const pool = payloadPool(size);
+  const source = await redisOf(env, 'source');
+  const cfg = benchConfig(env);
+  // The topic and the stream exist before anyone waits on them.
+  await source.send(['XGROUP', 'CREATE', stream, cfg.source.consumerGroup, '0', 'MKSTREAM']);
+  await createTopic(env, topic);
+  const daemon = new Daemon({
+    ...env.stack,
+    SOURCE_REDIS_DB_SEARCH_RANGE: '0',
+    STREAM_DISCOVERY_PATTERNS: stream,
+    SOURCE_CONSUMER_NAME: `bench-${env.runId}`,
+    KAFKA_TOPIC: topic,
+    HTTP_ADDRESS: 'off',
+    LOG_LEVEL: 'info',
+  });
+  const consumer = new Kafka.KafkaConsumer(
+    {
+      'bootstrap.servers': env.stack['KAFKA_BOOTSTRAP_SERVERS'] as string,
+      'group.id': `bench-${env.runId}-${label}`,
+      'enable.auto.commit': false,
+      'fetch.wait.max.ms': 100,
+    },
+    { 'auto.offset.reset': 'earliest' },
+  );
+  const samples: number[] = [];
+  let received = 0;
+  let firstMeasured = Number.POSITIVE_INFINITY;
+  try {
+    await daemon.start();
+    await new Promise<void>((resolve, reject) =>
+      consumer.connect({ timeout: 20_000 }, (err) => (err ? reject(err) : resolve())),
+    );
+    consumer.assign([0, 1, 2].map((partition) => ({ topic, partition, offset: 0 })));
+    consumer.on('data', (m: Message) => {
+      const now = Date.now();
+      const env2 = JSON.parse(String(m.value)) as { fields?: { seq?: string; ts?: string } };
+      const seq = Number(env2.fields?.seq);
+      received += 1;
+      if (seq >= firstMeasured) samples.push(now - Number(env2.fields?.ts));
+    });
+    consumer.consume();
+    const load0 = load1();
+    const t0 = Date.now();
+    let sent = 0;
+    const until = t0 + warmupMs + measureMs;
+    while (Date.now() < until) {
+      const now = Date.now();
+      if (now >= t0 + warmupMs && firstMeasured === Number.POSITIVE_INFINITY) firstMeasured = sent;
+      const owed = Math.floor(((now - t0) / 1000) * ratePerSec) - sent;
+      for (let i = 0; i < owed; i += 1) {
+        void source.send(['XADD', stream, '*', ...entryFields(sent, pool, now)]);
+        sent += 1;
+      }
+      await sleep(2);
+    }
+    const measured = sent - firstMeasured;
+    const deadline = Date.now() + 30_000;
+    while (samples.length < measured && Date.now() < deadline) await sleep(50);
+    const sorted = [...samples].sort((a, b) => a - b);
+    return {
+      ratePerSec,
+      size,
+      measured,
+      received: samples.length,
+      achievedRate: sent / ((until - t0) / 1000),
+      p50: percentile(sorted, 50),
+      p99: percentile(sorted, 99),
+      p999: percentile(sorted, 99.9),
+      max: sorted[sorted.length - 1] ?? Number.NaN,
+      load: Math.max(load0, load1()),
+    };
+  } finally {
+    await new Promise<void>((resolve) => consumer.disconnect(() => resolve()));
+    await daemon.stop();
+    await source.close();
+    await deleteTopics(env, [topic]);
+    await flushSandbox(env);
+  }
+}
+
+async function createTopic(env: BenchEnv, topic: string): Promise<void> {
+  const admin = Kafka.AdminClient.create({
+    'bootstrap.servers': env.stack['KAFKA_BOOTSTRAP_SERVERS'] as string,
+    'client.id': 'rks-bench-admin',
+  });
+  try {
+    await new Promise<void>((resolve, reject) =>
+      admin.createTopic({ topic, num_partitions: 3, replication_factor: 1 }, 10_000, (err) =>
+        err ? reject(err) : resolve(),
+      ),
+    );
+  } finally {
+    admin.disconnect();
+  }
+}

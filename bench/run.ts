@@ -1,0 +1,182 @@
+/**
+ * `npm run bench`: throughput, latency, memory, CPU and start-up of the service against the
+ * physical ceilings of the same machine, measured in the same run, on a sandbox stack of its own
+ * (RKS_STACK_DIR=.stack-bench, ports +200) so flushing its Redis servers never touches the main
+ * stack. Prints markdown tables on stdout and LAST the line
+ * `bench: drain <X> msg/s, ceiling <Y> msg/s, ratio <X/Y>` (1 KB messages, one stream).
+ * Progress goes to stderr.
+ *
+ *   npm run bench                      full run (1M-message backlogs; 10 KB: 100k), ~15-25 min
+ *   npm run bench -- --quick           small sizes, under 2 minutes (the smoke test runs this)
+ *   npm run bench -- --only drain      some phases: ceilings,drain,latency,recovery,discovery
+ *   npm run bench -- --sizes 1000 --streams 1 --set SOURCE_BATCH_SIZE=2000   tuning experiments
+ *   npm run bench -- --messages 200000 backlog of every drain and producer ceiling
+ *   npm run bench -- --profile DIR     the drained daemons write V8 CPU profiles into DIR
+ *   npm run bench -- --json FILE       also write the results as JSON
+ *   npm run bench -- --down            stop the bench stack at the end
+ */
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { resolve } from 'node:path';
+import type { BenchEnv } from './common.js';
+import type { BenchReport } from './report.js';
+
+process.env['RKS_STACK_DIR'] ??= '.stack-bench';
+process.env['RKS_STACK_PORT_OFFSET'] ??= '200';
+
+export const PHASES = ['ceilings', 'drain', 'latency', 'recovery', 'discovery'] as const;
+export type Phase = (typeof PHASES)[number];
+
+export interface BenchOptions {
+  quick: boolean;
+  phases: readonly Phase[];
+  sizes: readonly number[];
+  streams: readonly number[];
+  overrides: Record<string, string>;
+  /** Backlog size of every drain and producer ceiling instead of the plan's. */
+  messages?: number;
+  profileDir?: string;
+}
+
+interface Plan {
+  messages: (size: number) => number;
+  redisEntries: (size: number) => number;
+  latencyRates: number[];
+  latencyWarmupMs: number;
+  latencyMeasureMs: number;
+  recoveryKeys: number;
+  discoveryStreams: number;
+}
+
+const FULL: Plan = {
+  messages: (s) => (s >= 10_000 ? 100_000 : 1_000_000),
+  redisEntries: (s) => (s >= 10_000 ? 50_000 : 200_000),
+  latencyRates: [5000, 20_000],
+  latencyWarmupMs: 5000,
+  latencyMeasureMs: 20_000,
+  recoveryKeys: 1_000_000,
+  discoveryStreams: 10_000,
+};
+
+const QUICK: Plan = {
+  messages: (s) => (s >= 10_000 ? 4000 : 20_000),
+  redisEntries: (s) => (s >= 10_000 ? 4000 : 20_000),
+  latencyRates: [5000, 20_000],
+  latencyWarmupMs: 1500,
+  latencyMeasureMs: 3000,
+  recoveryKeys: 50_000,
+  discoveryStreams: 1000,
+};
+
+export async function runBench(opts: BenchOptions): Promise<BenchReport> {
+  const { stackUp, stackEnv } = await import('../src/stack/index.js');
+  const { producerCeiling, redisCeiling } = await import('./ceilings.js');
+  const { drain } = await import('./drain.js');
+  const { latency } = await import('./latency.js');
+  const { recovery, discovery } = await import('./startup.js');
+  const { buildDaemon } = await import('./daemon.js');
+  const { log, machine } = await import('./common.js');
+
+  const plan = opts.quick ? QUICK : FULL;
+  const report: BenchReport = {
+    mode: opts.quick ? 'quick' : 'full',
+    startedAt: new Date().toISOString(),
+    machine: machine(),
+    loadAtEnd: [],
+    producer: [],
+    redis: [],
+    drains: [],
+    latency: [],
+  };
+  log('stack up (.stack-bench)');
+  await stackUp({ log: (l) => log(l) });
+  const env: BenchEnv = { stack: stackEnv('plaintext'), runId: randomBytes(3).toString('hex') };
+  const has = (p: Phase): boolean => opts.phases.includes(p);
+  if (has('drain') || has('latency')) buildDaemon();
+  const nodeFlags = opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${resolve(opts.profileDir)}`] : [];
+
+  for (const size of opts.sizes) {
+    const messages = opts.messages ?? plan.messages(size);
+    if (has('ceilings')) {
+      log(`ceiling: raw producer, ${messages} x ${size} B`);
+      report.producer.push(await producerCeiling(env, size, messages));
+      log(`ceiling: Redis XADD/XREADGROUP, ${plan.redisEntries(size)} x ${size} B`);
+      report.redis.push(await redisCeiling(env, size, plan.redisEntries(size)));
+    }
+    if (has('drain')) {
+      for (const streams of opts.streams) {
+        log(`drain: ${messages} x ${size} B in ${streams} streams`);
+        const d = await drain(env, { size, streams, messages }, { overrides: opts.overrides, nodeFlags });
+        log(`drain: ${Math.round(d.msgPerSec)} msg/s, peak RSS ${Math.round(d.peakRssMb)} MB`);
+        report.drains.push(d);
+      }
+    }
+  }
+  if (has('latency')) {
+    for (const rate of plan.latencyRates) {
+      log(`latency: ${rate} msg/s offered`);
+      report.latency.push(await latency(env, rate, 1000, plan.latencyWarmupMs, plan.latencyMeasureMs));
+    }
+  }
+  if (has('recovery')) {
+    log(`recovery: ${plan.recoveryKeys} unsynced keys`);
+    report.recovery = await recovery(env, plan.recoveryKeys);
+  }
+  if (has('discovery')) {
+    log(`discovery: ${plan.discoveryStreams} streams in 16 DBs`);
+    report.discovery = await discovery(env, plan.discoveryStreams);
+  }
+  report.loadAtEnd = loadavg();
+  return report;
+}
+
+function parseArgs(argv: readonly string[]): BenchOptions & { json?: string; down: boolean } {
+  const value = (name: string): string | undefined => {
+    const i = argv.indexOf(name);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const list = (name: string): string[] | undefined => value(name)?.split(',').filter((s) => s !== '');
+  const phases = (list('--only') ?? [...PHASES]) as Phase[];
+  for (const p of phases) if (!PHASES.includes(p)) throw new Error(`--only: unknown phase "${p}"`);
+  const overrides: Record<string, string> = {};
+  argv.forEach((a, i) => {
+    if (a !== '--set') return;
+    const [k, ...v] = (argv[i + 1] ?? '').split('=');
+    if (k) overrides[k] = v.join('=');
+  });
+  const json = value('--json');
+  const messages = value('--messages');
+  const profileDir = value('--profile');
+  return {
+    quick: argv.includes('--quick'),
+    phases,
+    sizes: (list('--sizes') ?? ['100', '1000', '10000']).map(Number),
+    streams: (list('--streams') ?? ['1', '1000']).map(Number),
+    overrides,
+    down: argv.includes('--down'),
+    ...(json ? { json } : {}),
+    ...(messages ? { messages: Number(messages) } : {}),
+    ...(profileDir ? { profileDir } : {}),
+  };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const args = parseArgs(process.argv.slice(2));
+  const { formatReport, summaryLine } = await import('./report.js');
+  let code = 0;
+  try {
+    const report = await runBench(args);
+    if (args.json) writeFileSync(args.json, `${JSON.stringify(report, null, 2)}\n`);
+    process.stdout.write(formatReport(report));
+    process.stdout.write(`\n${summaryLine(report)}\n`);
+  } catch (err) {
+    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    code = 1;
+  }
+  if (args.down) {
+    const { stackDown } = await import('../src/stack/index.js');
+    await stackDown({ log: (l) => process.stderr.write(`bench: ${l}\n`) });
+  }
+  process.exit(code);
+}
