@@ -8,7 +8,14 @@ import { consume, ensureStack, header, redis, uid } from '../helpers/real-stack.
 
 function startDaemon(env: Record<string, string>): { child: ChildProcess; output: () => string } {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/bin.ts', 'run'], {
-    env: { ...process.env, ...stackEnv('plaintext'), LOG_LEVEL: 'info', STREAM_TARGET_TOPIC_MAP: '{}', ...env },
+    env: {
+      ...process.env,
+      ...stackEnv('plaintext'),
+      LOG_LEVEL: 'info',
+      STREAM_TARGET_TOPIC_MAP: '{}',
+      HTTP_ADDRESS: 'off',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
