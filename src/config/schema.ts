@@ -443,11 +443,12 @@ export const FIELDS: readonly FieldSpec[] = [
   f({
     env: 'KAFKA_MAX_IN_FLIGHT_BYTES',
     kind: 'int',
-    default: '67108864',
+    default: '33554432',
     min: 1024,
     unit: 'bytes',
     group: 'kafka',
-    description: 'Most payload bytes awaiting Kafka confirmation at once (memory bound); reading waits when reached.',
+    description:
+      'Most memory held by messages awaiting Kafka confirmation (payload + key + ~600 B of objects each): the memory bound; reading waits when reached.',
   }),
   f({
     env: 'KAFKA_KEY_FIELD',

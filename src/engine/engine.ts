@@ -26,7 +26,7 @@ import { GlobMap } from '../util/glob.js';
 import { backoffMs, sleep } from '../util/retry.js';
 import { streamMessage, type StreamMapping, type StreamMessage } from './messages.js';
 import { runKeyCapture } from './key-capture.js';
-import { Pipeline } from './pipeline.js';
+import { Pipeline, type DeliveryHandle } from './pipeline.js';
 
 export interface EngineStatus {
   readonly running: boolean;
@@ -198,8 +198,7 @@ export class SyncEngine {
    */
   async syncUnsynced(opts: { minAgeMs?: number; defaultTopic?: string } = {}): Promise<number> {
     const minAge = opts.minAgeMs ?? 0;
-    const before = this.pipe.stats.delivered;
-    const waits: Promise<void>[] = [];
+    const handles: DeliveryHandle[] = [];
     let cursor = '0';
     do {
       const page = await this.target.scanUnsynced(cursor, 1000);
@@ -219,10 +218,11 @@ export class SyncEngine {
       const withTopic = due.map((m) => (m.topic === '' && opts.defaultTopic ? { ...m, topic: opts.defaultTopic } : m));
       const handle = await this.pipe.deliver(withTopic, (ms) => this.ackOrigins(ms));
       if (!handle) break;
-      waits.push(handle.whenDelivered);
+      handles.push(handle);
     } while (cursor !== '0' && !this.stopCtl.signal.aborted);
-    await Promise.all(waits);
-    return this.pipe.stats.delivered - before;
+    await Promise.all(handles.map((h) => h.whenDelivered));
+    // Only this pass's own deliveries (readers deliver at the same time).
+    return handles.reduce((n, h) => n + (h.tally?.delivered ?? 0), 0);
   }
 
   /** Graceful stop: loops end, in-flight deliveries finish (bounded), connections close. */

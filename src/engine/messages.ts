@@ -6,12 +6,13 @@
 import type { MessageHeader } from '@confluentinc/kafka-javascript';
 import type { KeyFormat } from '../buffer/key-format.js';
 import type { OutgoingMessage } from '../buffer/store.js';
-import { buildEnvelope, fieldValue, type SourceEncoding } from '../source/envelope.js';
+import { envelopeBytes, fieldValue, type SourceEncoding } from '../source/envelope.js';
 import type { SourceEntry } from '../source/streams.js';
 import type { GlobMap } from '../util/glob.js';
 
 export interface StreamMessage extends OutgoingMessage {
-  readonly entry: SourceEntry;
+  /** The source entry, for acknowledging it; without its fields (see streamMessage). */
+  readonly entry: Pick<SourceEntry, 'db' | 'stream' | 'id'>;
 }
 
 export interface StreamMapping {
@@ -25,14 +26,21 @@ export function topicFor(stream: string, m: StreamMapping): string {
   return m.topics.match(stream) ?? m.defaultTopic;
 }
 
+const NO_FIELDS: readonly Buffer[] = [];
+
 export function streamMessage(entry: SourceEntry, keys: KeyFormat, m: StreamMapping): StreamMessage {
   const topic = topicFor(entry.stream, m);
   const key = keys.messageKey({ topic, id: entry.id, origin: { kind: 'stream', db: entry.db, stream: entry.stream } });
-  const payload = Buffer.from(
-    JSON.stringify(buildEnvelope(entry.stream, entry.db, entry.id, entry.fields, m.encoding)),
-  );
+  const payload = envelopeBytes(entry.stream, entry.db, entry.id, entry.fields, m.encoding);
   const kafkaKey = fieldValue(entry.fields, m.keyField) ?? Buffer.from(entry.stream);
-  return { key, topic, kafkaKey, payload, entry };
+  // Keep only what the source ack needs: the fields are in `payload` now (memory in flight).
+  return {
+    key,
+    topic,
+    kafkaKey,
+    payload,
+    entry: { db: entry.db, stream: entry.stream, id: entry.id, fields: NO_FIELDS },
+  };
 }
 
 export function headersFor(keys: KeyFormat, bufferKey: string): MessageHeader[] {

@@ -35,6 +35,13 @@ export interface SubmitOptions<M extends OutgoingMessage> {
   readonly ackMode?: 'kafka' | 'target';
 }
 
+/** A delivery in progress: settles once every message is delivered or dead-lettered (or abandoned). */
+export interface DeliveryHandle {
+  readonly whenDelivered: Promise<void>;
+  /** How many of this handle's messages Kafka confirmed so far. */
+  readonly tally?: { readonly delivered: number };
+}
+
 export interface PipelineStats {
   buffered: number;
   delivered: number;
@@ -101,7 +108,7 @@ export class Pipeline {
   async submit<M extends OutgoingMessage>(
     messages: readonly M[],
     opts: SubmitOptions<M> = {},
-  ): Promise<{ whenDelivered: Promise<void> } | undefined> {
+  ): Promise<DeliveryHandle | undefined> {
     if (messages.length === 0) return { whenDelivered: Promise.resolve() };
     // In flight from now on, so the periodic resync never sends what a reader is sending.
     for (const m of messages) this.inFlight.add(m.key);
@@ -125,7 +132,7 @@ export class Pipeline {
       await this.retryingVoid('source ack', () => ack(alreadySynced));
     }
     for (const m of alreadySynced) this.inFlight.delete(m.key);
-    if (opts.ackMode === 'target' && !this.budget.tryAcquireFits(toSend.reduce((n, m) => n + m.payload.length, 0))) {
+    if (opts.ackMode === 'target' && !this.budget.tryAcquireFits(memoryOf(toSend))) {
       // The source is already acknowledged and Kafka is slow or down: do not hold the reader;
       // these stay unsynced in the target and the resync loop delivers them later.
       for (const m of toSend) this.inFlight.delete(m.key);
@@ -143,10 +150,10 @@ export class Pipeline {
     bufferedAtMs: number = Date.now(),
     /** The caller already counted these keys in `inFlight` (submit); this call releases them. */
     alreadyTracked = false,
-  ): Promise<{ whenDelivered: Promise<void> } | undefined> {
+  ): Promise<DeliveryHandle | undefined> {
     if (messages.length === 0) return { whenDelivered: Promise.resolve() };
     if (!alreadyTracked) for (const m of messages) this.inFlight.add(m.key);
-    const bytes = messages.reduce((n, m) => n + m.payload.length, 0);
+    const bytes = memoryOf(messages);
     const endPause = this.budget.tryAcquireFits(bytes) ? undefined : this.metrics.pause('in_flight_budget');
     const acquired = await this.budget.acquire(bytes, this.signals.stop);
     endPause?.();
@@ -154,7 +161,8 @@ export class Pipeline {
       for (const m of messages) this.inFlight.delete(m.key);
       return undefined;
     }
-    const p = this.settle(messages, ackSource, bufferedAtMs).finally(() => {
+    const tally = { delivered: 0 };
+    const p = this.settle(messages, ackSource, bufferedAtMs, tally).finally(() => {
       this.started.delete(p);
       for (const m of messages) this.inFlight.delete(m.key);
       this.budget.release(bytes);
@@ -163,7 +171,7 @@ export class Pipeline {
     this.deliveries.add(p);
     this.started.set(p, { since: Date.now(), count: messages.length, topic: messages[0]?.topic ?? '', warned: false });
     // settle() produced synchronously above, in submission order; it awaits the reports.
-    return { whenDelivered: p };
+    return { whenDelivered: p, tally };
   }
 
   /** Waits until every delivery started so far has settled, or the timeout passes. */
@@ -177,6 +185,7 @@ export class Pipeline {
     messages: readonly M[],
     ackSource: ((m: readonly M[]) => Promise<void>) | undefined,
     bufferedAtMs: number,
+    tally: { delivered: number },
   ): Promise<void> {
     let pending: readonly M[] = messages;
     let firstSend = this.produce(pending);
@@ -195,6 +204,7 @@ export class Pipeline {
         if (!(await this.retryingVoid('mark synced', () => this.buffer.markSynced(delivered.map((m) => m.key)))))
           return;
         this.stats.delivered += delivered.length;
+        tally.delivered += delivered.length;
         this.noteSynced();
         for (const [topic, n] of countBy(delivered, (m) => m.topic)) this.metrics.sent(topic, n);
         this.metrics.deliveryLatency((Date.now() - bufferedAtMs) / 1000);
@@ -226,6 +236,8 @@ export class Pipeline {
   }
 
   private produce(messages: readonly OutgoingMessage[]): Promise<(SyncError | undefined)[]> {
+    // Not connected yet: fail the attempt without building records (the retry loop runs often).
+    if (!this.sink.canProduce) return this.sink.sendBatch(messages.map(() => NOT_SENT));
     return this.sink.sendBatch(
       messages.map((m) => ({
         topic: m.topic,
@@ -317,4 +329,19 @@ export class KeyRefs {
   keys(): IterableIterator<string> {
     return this.counts.keys();
   }
+}
+
+const NOT_SENT = { topic: '', kafkaKey: Buffer.alloc(0), payload: Buffer.alloc(0), headers: [] };
+
+/**
+ * What a batch costs in memory while in flight, for KAFKA_MAX_IN_FLIGHT_BYTES: its bytes plus an
+ * estimate of the JavaScript objects around each message (key string, Buffers, headers), which
+ * for small messages outweigh the payload.
+ */
+export const PER_MESSAGE_OVERHEAD_BYTES = 600;
+
+export function memoryOf(messages: readonly OutgoingMessage[]): number {
+  let n = 0;
+  for (const m of messages) n += m.payload.length + m.kafkaKey.length + m.key.length + PER_MESSAGE_OVERHEAD_BYTES;
+  return n;
 }

@@ -57,6 +57,11 @@ export class KafkaSink {
     this.endpoint = `Kafka ${cfg.securityProtocol} ${cfg.bootstrapServers}`;
   }
 
+  /** A producer exists (it queues while brokers are down); false before the first connection. */
+  get canProduce(): boolean {
+    return this.producer !== undefined;
+  }
+
   get isConnected(): boolean {
     return this.connected;
   }
@@ -122,6 +127,11 @@ export class KafkaSink {
   /** Produces a batch; resolves with one outcome per message when all reports are in. */
   async sendBatch(messages: readonly SinkMessage[]): Promise<Outcome[]> {
     if (messages.length === 0) return [];
+    if (!this.producer) {
+      // Not connected (yet): one shared error, not one per message (a retry loop runs this often).
+      const err = new DeliveryError(`${this.endpoint}: not connected to Kafka`, { retryable: true });
+      return messages.map(() => err);
+    }
     let resolve!: (o: Outcome[]) => void;
     const done = new Promise<Outcome[]>((r) => (resolve = r));
     const batch: PendingBatch = { remaining: messages.length, outcomes: new Array<Outcome>(messages.length), resolve };

@@ -7,7 +7,8 @@
  * Every entry carries `uid` (run id + counter) and `device_id`; a device always writes to the
  * same stream, so its order is the stream order, and an order violation is a first-seen record
  * whose entry id is lower than one already seen for the same device. A re-delivered record (same
- * uid) counts as a duplicate, not as an order violation.
+ * uid) counts as a duplicate, not as an order violation; the same record read twice by the
+ * checker's own consumer (same partition and offset, after a broker restart) counts as nothing.
  */
 import Kafka from '@confluentinc/kafka-javascript';
 import type { Message } from '@confluentinc/kafka-javascript';
@@ -32,6 +33,8 @@ export class Checker {
   private readonly writtenUids = new Set<string>();
   private readonly seen = new Map<string, number>();
   private readonly lastIdByDevice = new Map<string, string>();
+  /** partition:offset of every record read: the checker's own consumer may re-read after a broker restart. */
+  private readonly offsets = new Set<string>();
   private duplicates = 0;
   private orderViolations = 0;
   private counter = 0;
@@ -130,6 +133,9 @@ export class Checker {
 
   private record(m: Message): void {
     if (!m.value) return;
+    const at = `${m.partition}:${m.offset}`;
+    if (this.offsets.has(at)) return; // our consumer read this record before: not a duplicate in Kafka
+    this.offsets.add(at);
     const env = JSON.parse(m.value.toString('utf8')) as { id: string; fields: { uid?: string; device_id?: string } };
     const uid = env.fields.uid;
     const device = env.fields.device_id;

@@ -16,6 +16,8 @@ const args = process.argv.slice(2);
 const ci = args.includes('--ci');
 const onlyArg = args.indexOf('--only');
 const only = onlyArg >= 0 ? (args[onlyArg + 1] ?? '').split(',') : undefined;
+const memArg = args.indexOf('--memory-messages');
+const memoryMessages = memArg >= 0 ? Number(args[memArg + 1]) : undefined;
 
 export interface ChaosSummary {
   results: ScenarioResult[];
@@ -23,10 +25,10 @@ export interface ChaosSummary {
   duplicates: number;
 }
 
-export async function runChaos(mode: { ci: boolean; only?: string[] }): Promise<ChaosSummary> {
+export async function runChaos(mode: { ci: boolean; only?: string[]; memoryMessages?: number }): Promise<ChaosSummary> {
   const { stackUp } = await import('../../src/stack/index.js');
   const { SCENARIOS, MEMORY_SCENARIO, runScenario, logDirFor } = await import('./scenarios.js');
-  const opts = mode.ci
+  const base = mode.ci
     ? {
         messagesPerScenario: 3000,
         ratePerSec: 600,
@@ -43,6 +45,7 @@ export async function runChaos(mode: { ci: boolean; only?: string[] }): Promise<
         logDir: logDirFor('test-artifacts'),
         memoryMessages: 1_000_000,
       };
+  const opts = mode.memoryMessages ? { ...base, memoryMessages: mode.memoryMessages } : base;
   await stackUp({ log: (l) => process.stderr.write(`${l}\n`) });
   const all = [...SCENARIOS, MEMORY_SCENARIO].filter((s) => !mode.only || mode.only.includes(s.id));
   const results = [];
@@ -74,7 +77,7 @@ export function table(summary: ChaosSummary): string {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const summary = await runChaos({ ci, ...(only ? { only } : {}) });
+  const summary = await runChaos({ ci, ...(only ? { only } : {}), ...(memoryMessages ? { memoryMessages } : {}) });
   process.stdout.write(table(summary));
   process.exit(summary.lost > 0 ? 1 : 0);
 }

@@ -9,14 +9,20 @@ ARGV[2]            TARGET_REDIS_SYNC_TTL, seconds: lifetime of the marker
 ARGV[3]            now, epoch milliseconds (the marker's value)
 
 For each message: SET marker = now EX sync_ttl; EXPIRE message ttl (its TTL starts only now);
-SREM it from the unsynced set. Returns the number of messages marked.
+removed from the unsynced set (one SREM for the whole batch: fewer calls, same result, the
+script is atomic). Returns the number of messages marked.
 allow-oom: marking frees memory soon after (TTL), so it must work while the buffer is full.
 ]]
 local n = (#KEYS - 1) / 2
+local synced = {}
 for i = 1, n do
   local msg = KEYS[2 * i]
   redis.call('SET', KEYS[2 * i + 1], ARGV[3], 'EX', ARGV[2])
   redis.call('EXPIRE', msg, ARGV[1])
-  redis.call('SREM', KEYS[1], msg)
+  synced[i] = msg
+end
+-- unpack() takes a bounded number of values: remove in slices.
+for i = 1, n, 1000 do
+  redis.call('SREM', KEYS[1], unpack(synced, i, math.min(i + 999, n)))
 end
 return n

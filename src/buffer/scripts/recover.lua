@@ -6,15 +6,19 @@ KEYS[1]            the unsynced set
 KEYS[2i], KEYS[2i+1]  for candidate i: a message key, its sync-marker key
 
 A message is unsynced when it has no marker and no TTL (only marking gives it a TTL). Such keys
-are added to the set. Returns the number of keys found unsynced in this page.
+are added to the set (one SADD per 1000 keys). Returns the number of keys found unsynced in this
+page.
 ]]
-local found = 0
+local found = {}
 local n = (#KEYS - 1) / 2
 for i = 1, n do
   local msg = KEYS[2 * i]
   if redis.call('EXISTS', KEYS[2 * i + 1]) == 0 and redis.call('PTTL', msg) == -1 then
-    redis.call('SADD', KEYS[1], msg)
-    found = found + 1
+    found[#found + 1] = msg
   end
 end
-return found
+-- unpack() takes a bounded number of values: add in slices.
+for i = 1, #found, 1000 do
+  redis.call('SADD', KEYS[1], unpack(found, i, math.min(i + 999, #found)))
+end
+return #found
