@@ -19,8 +19,9 @@ fi
 cleanup() {
   if [ "$started" = 1 ]; then cli stack down || true; fi
   # The sandboxes of the chaos suite and of the unknown-topic test are always stopped.
-  RKS_STACK_DIR=.stack-chaos RKS_STACK_PORT_OFFSET=100 cli stack down >/dev/null 2>&1 || true
-  RKS_STACK_DIR=.stack-noauto RKS_STACK_PORT_OFFSET=300 cli stack down >/dev/null 2>&1 || true
+  base=${RKS_STACK_PORT_OFFSET:-0}
+  RKS_STACK_DIR=.stack-chaos RKS_STACK_PORT_OFFSET=$((base + 100)) cli stack down >/dev/null 2>&1 || true
+  RKS_STACK_DIR=.stack-noauto RKS_STACK_PORT_OFFSET=$((base + 300)) cli stack down >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 echo "== stack up"

@@ -11,8 +11,7 @@ import type { SourceEntry } from '../source/streams.js';
 import type { GlobMap } from '../util/glob.js';
 
 export interface StreamMessage extends OutgoingMessage {
-  /** The source entry, for acknowledging it; without its fields (see streamMessage). */
-  readonly entry: Pick<SourceEntry, 'db' | 'stream' | 'id'>;
+  readonly entry: SourceEntry;
 }
 
 export interface StreamMapping {
@@ -32,7 +31,10 @@ export function streamMessage(entry: SourceEntry, keys: KeyFormat, m: StreamMapp
   const topic = topicFor(entry.stream, m);
   const key = keys.messageKey({ topic, id: entry.id, origin: { kind: 'stream', db: entry.db, stream: entry.stream } });
   const payload = envelopeBytes(entry.stream, entry.db, entry.id, entry.fields, m.encoding);
-  const kafkaKey = fieldValue(entry.fields, m.keyField) ?? Buffer.from(entry.stream);
+  // A field Buffer is a view into the Redis client's socket chunk: copied, so a message in flight
+  // keeps no chunk of its read alive.
+  const field = fieldValue(entry.fields, m.keyField);
+  const kafkaKey = field ? Buffer.from(field) : Buffer.from(entry.stream);
   // Keep only what the source ack needs: the fields are in `payload` now (memory in flight).
   return {
     key,

@@ -9,8 +9,11 @@
  */
 import type { ScenarioResult } from './scenarios.js';
 
-process.env.RKS_STACK_DIR ??= '.stack-chaos';
-process.env.RKS_STACK_PORT_OFFSET ??= '100';
+// Its own sandbox: ports 100 above the main stack's (which may itself be shifted).
+if (!process.env.RKS_STACK_DIR) {
+  process.env.RKS_STACK_DIR = '.stack-chaos';
+  process.env.RKS_STACK_PORT_OFFSET = String(Number(process.env.RKS_STACK_PORT_OFFSET ?? 0) + 100);
+}
 
 const args = process.argv.slice(2);
 const ci = args.includes('--ci');

@@ -9,7 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 
 process.env.RKS_STACK_DIR = '.stack-chaos';
-process.env.RKS_STACK_PORT_OFFSET = '100';
+process.env.RKS_STACK_PORT_OFFSET = String(Number(process.env.RKS_STACK_PORT_OFFSET ?? 0) + 100);
 
 describe('chaos (CI load)', () => {
   it('loses nothing in any fault scenario (Kafka, target, source down; SIGKILL, SIGTERM; cut connections; claims; TTL; maxmemory; buffered backlog)', async () => {

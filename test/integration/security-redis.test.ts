@@ -84,12 +84,13 @@ function makeServerCert(dir: string): { cert: string; key: string } {
   return { cert: join(dir, 'server.pem'), key: join(dir, 'server.key') };
 }
 
-let nextPort = 16390;
+const firstPort = 16390 + Number(process.env['RKS_STACK_PORT_OFFSET'] ?? 0);
+let nextPort = firstPort;
 async function freePort(): Promise<number> {
-  for (; nextPort < 16500; nextPort += 1) {
+  for (; nextPort < firstPort + 80; nextPort += 1) {
     if (await isPortFree(nextPort, '127.0.0.1')) return nextPort++;
   }
-  throw new Error('no free port in 16390-16499 for the test redis-servers');
+  throw new Error(`no free port in ${firstPort}-${firstPort + 79} for the test redis-servers`);
 }
 
 async function startServer(dir: string, name: string, lines: string[]): Promise<TestServer> {

@@ -174,23 +174,24 @@ describe('the local stack', () => {
     );
   });
 
-  test('stackEnv points at the sandbox for each listener', () => {
+  test('stackEnv points at the sandbox for each listener (ports shifted by RKS_STACK_PORT_OFFSET)', () => {
+    const off = Number(process.env['RKS_STACK_PORT_OFFSET'] ?? 0);
     assert.deepEqual(stackEnv(), {
       SOURCE_REDIS_HOST: '127.0.0.1',
-      SOURCE_REDIS_PORT: '16379',
+      SOURCE_REDIS_PORT: String(16379 + off),
       TARGET_REDIS_HOST: '127.0.0.1',
-      TARGET_REDIS_PORT: '16380',
-      KAFKA_BOOTSTRAP_SERVERS: '127.0.0.1:19092',
+      TARGET_REDIS_PORT: String(16380 + off),
+      KAFKA_BOOTSTRAP_SERVERS: `127.0.0.1:${19092 + off}`,
       KAFKA_SECURITY_PROTOCOL: 'PLAINTEXT',
     });
     const sasl = stackEnv('sasl');
-    assert.equal(sasl['KAFKA_BOOTSTRAP_SERVERS'], '127.0.0.1:19094');
+    assert.equal(sasl['KAFKA_BOOTSTRAP_SERVERS'], `127.0.0.1:${19094 + off}`);
     assert.equal(sasl['KAFKA_SECURITY_PROTOCOL'], 'SASL_PLAINTEXT');
     assert.equal(sasl['KAFKA_SASL_MECHANISM'], 'SCRAM-SHA-512');
     assert.equal(sasl['KAFKA_SASL_USERNAME'], 'rks-scram512');
     assert.equal(sasl['KAFKA_SASL_PASSWORD'], 'rks-scram512-secret');
     const ssl = stackEnv('ssl');
-    assert.equal(ssl['KAFKA_BOOTSTRAP_SERVERS'], '127.0.0.1:19095');
+    assert.equal(ssl['KAFKA_BOOTSTRAP_SERVERS'], `127.0.0.1:${19095 + off}`);
     assert.equal(ssl['KAFKA_SECURITY_PROTOCOL'], 'SSL');
     assert.equal(ssl['KAFKA_SSL_CA_LOCATION'], tls.caCert);
   });

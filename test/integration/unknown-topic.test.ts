@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import Kafka from '@confluentinc/kafka-javascript';
 
 process.env.RKS_STACK_DIR = '.stack-noauto';
-process.env.RKS_STACK_PORT_OFFSET = '300';
+process.env.RKS_STACK_PORT_OFFSET = String(Number(process.env.RKS_STACK_PORT_OFFSET ?? 0) + 300);
 process.env.RKS_KAFKA_AUTO_CREATE = 'false';
 
 const { stackUp, stackDown, stackEnv } = await import('../../src/stack/index.js');
