@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { RedisConnection, Reply } from '../redis/client.js';
 
-export type ScriptName = 'put_batch' | 'mark_synced' | 'recover';
+export type ScriptName = 'put_batch' | 'mark_synced' | 'recover' | 'fetch';
 
 const cache = new Map<ScriptName, { body: string; sha: string }>();
 

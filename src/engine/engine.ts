@@ -36,6 +36,9 @@ export interface EngineStatus {
   readonly streams: number;
 }
 
+/** SSCAN COUNT of a resync pass: big pages keep the pass from being bound by round trips. */
+const RESYNC_PAGE = 5000;
+
 export class SyncEngine {
   readonly sink: KafkaSink;
   private buffer: TargetBuffer | undefined;
@@ -201,7 +204,7 @@ export class SyncEngine {
     const handles: DeliveryHandle[] = [];
     let cursor = '0';
     do {
-      const page = await this.target.scanUnsynced(cursor, 1000);
+      const page = await this.target.scanUnsynced(cursor, RESYNC_PAGE);
       cursor = page.cursor;
       const keys = page.keys.filter((k) => !this.pipe.inFlight.has(k));
       if (keys.length === 0) continue;

@@ -132,7 +132,7 @@ export class Pipeline {
       await this.retryingVoid('source ack', () => ack(alreadySynced));
     }
     for (const m of alreadySynced) this.inFlight.delete(m.key);
-    if (opts.ackMode === 'target' && !this.budget.tryAcquireFits(memoryOf(toSend))) {
+    if (opts.ackMode === 'target' && (!this.sink.isConnected || !this.budget.tryAcquireFits(memoryOf(toSend)))) {
       // The source is already acknowledged and Kafka is slow or down: do not hold the reader;
       // these stay unsynced in the target and the resync loop delivers them later.
       for (const m of toSend) this.inFlight.delete(m.key);
