@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
@@ -7,29 +7,10 @@ import { ReactiveKafkaProducer, SyncEngine } from '../../src/index.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import type { RedisConnection } from '../../src/redis/client.js';
 import { stackEnv } from '../../src/stack/index.js';
+import { startDaemon as daemon, waitFor } from '../helpers/daemon.js';
 import { consume, ensureStack, header, redis, stackConfig, uid } from '../helpers/real-stack.js';
 
 const run = promisify(execFile);
-
-async function waitFor(what: string, cond: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-function daemon(env: Record<string, string>): { child: ReturnType<typeof spawn>; output: () => string } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/bin.ts', 'run', '--config', '/dev/null'], {
-    env: { ...process.env, ...stackEnv('plaintext'), LOG_LEVEL: 'info', HTTP_ADDRESS: 'off', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  return { child, output: () => out };
-}
 
 describe('bad input and bad endpoints', () => {
   let source: RedisConnection;

@@ -1,37 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import type { RedisConnection } from '../../src/redis/client.js';
-import { stackEnv } from '../../src/stack/index.js';
+import { startDaemon, waitFor } from '../helpers/daemon.js';
 import { consume, ensureStack, header, redis, uid } from '../helpers/real-stack.js';
-
-function startDaemon(env: Record<string, string>): { child: ChildProcess; output: () => string } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/bin.ts', 'run'], {
-    env: {
-      ...process.env,
-      ...stackEnv('plaintext'),
-      LOG_LEVEL: 'info',
-      STREAM_TARGET_TOPIC_MAP: '{}',
-      HTTP_ADDRESS: 'off',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  return { child, output: () => out };
-}
-
-async function waitFor(what: string, cond: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 describe('the run daemon', () => {
   let source: RedisConnection;

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import type { RedisConnection } from '../../src/redis/client.js';
 import { ensureStack, redis, uid } from '../helpers/real-stack.js';
-import { deletePrefix, startDaemon, waitFor, type Daemon } from './observability-helpers.js';
+import { deletePrefix, startDaemon, waitFor, type Daemon } from '../helpers/daemon.js';
 
 const DB = 9;
 const CHROMIUM = '/usr/bin/chromium';

@@ -5,16 +5,8 @@ import { ReactiveKafkaProducer, SyncEngine } from '../../src/index.js';
 import { TargetBuffer } from '../../src/buffer/store.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import type { RedisConnection } from '../../src/redis/client.js';
+import { waitFor } from '../helpers/daemon.js';
 import { consume, ensureStack, header, redis, stackConfig, uid } from '../helpers/real-stack.js';
-
-async function waitFor(what: string, cond: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 describe('end to end through the daemon loops', () => {
   const sources = new Map<number, RedisConnection>();
@@ -61,10 +53,14 @@ describe('end to end through the daemon loops', () => {
     await engine.start();
     engine.runForever();
     try {
-      await waitFor('source streams to drain', async () => {
-        const lens = await Promise.all(streams.map((s) => sources.get(s.db)!.send(['XLEN', s.name])));
-        return lens.every((l) => Number(l) === 0);
-      });
+      await waitFor(
+        'source streams to drain',
+        async () => {
+          const lens = await Promise.all(streams.map((s) => sources.get(s.db)!.send(['XLEN', s.name])));
+          return lens.every((l) => Number(l) === 0);
+        },
+        90_000,
+      );
     } finally {
       await engine.stop();
     }
@@ -134,10 +130,14 @@ describe('end to end through the daemon loops', () => {
     a.runForever();
     b.runForever();
     try {
-      await waitFor('both instances to drain the streams', async () => {
-        const lens = await Promise.all(names.map((n) => src.send(['XLEN', n])));
-        return lens.every((l) => Number(l) === 0);
-      });
+      await waitFor(
+        'both instances to drain the streams',
+        async () => {
+          const lens = await Promise.all(names.map((n) => src.send(['XLEN', n])));
+          return lens.every((l) => Number(l) === 0);
+        },
+        90_000,
+      );
     } finally {
       await Promise.all([a.stop(), b.stop()]);
     }

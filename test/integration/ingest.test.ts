@@ -3,7 +3,7 @@ import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { asBuffer, type RedisConnection } from '../../src/redis/client.js';
 import { consume, ensureStack, header, redis, uid } from '../helpers/real-stack.js';
-import { deletePrefix, startDaemon, waitFor, type Daemon } from './observability-helpers.js';
+import { deletePrefix, startDaemon, waitFor, type Daemon } from '../helpers/daemon.js';
 
 const id = uid();
 const token = `ingest-token-${id}`;

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { RedisConnection } from '../../src/redis/client.js';
 import { KAFKA_USERS, stackEnv } from '../../src/stack/index.js';
 import { ensureStack, redis, uid } from '../helpers/real-stack.js';
-import { deletePrefix, metric, startDaemon, waitFor, type Daemon } from './observability-helpers.js';
+import { deletePrefix, metric, startDaemon, waitFor, type Daemon } from '../helpers/daemon.js';
 
 const DB = 7;
 

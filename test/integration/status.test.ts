@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import type { RedisConnection } from '../../src/redis/client.js';
 import { stackEnv } from '../../src/stack/index.js';
 import { ensureStack, redis, uid } from '../helpers/real-stack.js';
-import { deletePrefix, startDaemon, waitFor } from './observability-helpers.js';
+import { deletePrefix, startDaemon, waitFor } from '../helpers/daemon.js';
 
 const run = promisify(execFile);
 const DB = 8;

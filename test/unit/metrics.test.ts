@@ -6,7 +6,7 @@ import { loadConfig } from '../../src/config/config.js';
 import { countBy } from '../../src/observability/engine-metrics.js';
 import { createLogger, formatLine, LogRing, recentEvents } from '../../src/observability/logger.js';
 import { METRIC, SyncMetrics, type ScrapeSource, type StreamGroupState } from '../../src/observability/metrics.js';
-import { metric } from '../integration/observability-helpers.js';
+import { metric } from '../helpers/daemon.js';
 
 function fakeSource(groups: StreamGroupState[]): ScrapeSource & { groupsNow: StreamGroupState[] } {
   const src = {
