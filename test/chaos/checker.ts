@@ -112,6 +112,10 @@ export class Checker {
         'enable.auto.commit': false,
         'allow.auto.create.topics': true,
         'topic.metadata.refresh.interval.ms': 1000,
+        // After a broker restart the group waits out the old session before fetching again:
+        // keep that short, or the checker (not the service) sets the drain time.
+        'session.timeout.ms': 6000,
+        'heartbeat.interval.ms': 1000,
       },
       { 'auto.offset.reset': 'earliest' },
     );
