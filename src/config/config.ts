@@ -73,6 +73,7 @@ export interface Config {
     readonly lingerMs: number;
     readonly messageTimeoutMs: number;
     readonly clientId: string;
+    readonly reconnectTimeoutMs: number;
   };
   readonly sync: {
     readonly resyncIntervalMs: number;
@@ -280,6 +281,7 @@ function build(v: Map<string, unknown>): Config {
       lingerMs: g('KAFKA_LINGER_MS'),
       messageTimeoutMs: g('KAFKA_MESSAGE_TIMEOUT_MS'),
       clientId: g('KAFKA_CLIENT_ID'),
+      reconnectTimeoutMs: g('KAFKA_RECONNECT_TIMEOUT_MS'),
     },
     sync: {
       resyncIntervalMs: g('SYNC_RESYNC_INTERVAL_MS'),

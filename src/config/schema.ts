@@ -487,6 +487,16 @@ export const FIELDS: readonly FieldSpec[] = [
       'librdkafka message.timeout.ms; 0 = retry in the producer until delivered (keeps order through outages). A timed-out message stays unsynced and is resent.',
   }),
   f({
+    env: 'KAFKA_RECONNECT_TIMEOUT_MS',
+    kind: 'int',
+    default: '30000',
+    min: 1000,
+    unit: 'ms',
+    group: 'kafka',
+    description:
+      'When the brokers stay unreachable this long with messages waiting, the producer is recreated and those messages resent through it (librdkafka may not reconnect after a broker restart).',
+  }),
+  f({
     env: 'KAFKA_CLIENT_ID',
     kind: 'string',
     default: 'redis-kafka-sync',

@@ -29,8 +29,12 @@ export type Outcome = SyncError | undefined;
 
 interface PendingBatch {
   remaining: number;
+  /** Per message: its outcome once known (`settled[i]`). */
   outcomes: Outcome[];
+  settled: boolean[];
   resolve: (o: Outcome[]) => void;
+  /** The producer the batch went to: a replaced producer's batches are failed (retryable). */
+  producer: Kafka.Producer | undefined;
 }
 
 const CODES = Kafka.CODES.ERRORS;
@@ -48,6 +52,8 @@ export class KafkaSink {
   private lastError: string | undefined;
   private closed = false;
   private healthTimer: NodeJS.Timeout | undefined;
+  private readonly outstanding = new Set<PendingBatch>();
+  private unreachableSince = 0;
   private readonly endpoint: string;
 
   constructor(
@@ -113,7 +119,7 @@ export class KafkaSink {
           reject(new ConnectionError(`${this.endpoint}: sink closed while connecting`));
           return;
         }
-        producer.setPollInterval(2);
+        producer.setPollInBackground(true);
         this.producer = producer;
         this.connected = true;
         this.lastError = undefined;
@@ -134,7 +140,14 @@ export class KafkaSink {
     }
     let resolve!: (o: Outcome[]) => void;
     const done = new Promise<Outcome[]>((r) => (resolve = r));
-    const batch: PendingBatch = { remaining: messages.length, outcomes: new Array<Outcome>(messages.length), resolve };
+    const batch: PendingBatch = {
+      remaining: messages.length,
+      outcomes: new Array<Outcome>(messages.length),
+      settled: new Array<boolean>(messages.length).fill(false),
+      resolve,
+      producer: this.producer,
+    };
+    this.outstanding.add(batch);
     let waits = 0;
     for (let i = 0; i < messages.length;) {
       if (this.tryProduce(messages[i] as SinkMessage, batch, i)) {
@@ -207,7 +220,14 @@ export class KafkaSink {
   }
 
   private setReachable(up: boolean, err?: string): void {
+    if (!up && !this.connected && this.producer && this.outstanding.size > 0) {
+      if (Date.now() - this.unreachableSince >= this.cfg.reconnectTimeoutMs) {
+        this.replaceProducer(`brokers unreachable for ${Math.round((Date.now() - this.unreachableSince) / 1000)} s`);
+      }
+      return;
+    }
     if (up === this.connected || (up && !this.producer)) return;
+    if (!up) this.unreachableSince = Date.now();
     this.connected = up;
     this.lastError = up ? undefined : (err ?? this.lastError);
     if (up) this.log.info({ endpoint: this.endpoint }, 'Kafka reachable again');
@@ -215,30 +235,52 @@ export class KafkaSink {
   }
 
   private settle(batch: PendingBatch, index: number, outcome: Outcome): void {
+    if (batch.settled[index]) return; // a late report of a replaced producer
+    batch.settled[index] = true;
     batch.outcomes[index] = outcome;
     batch.remaining -= 1;
-    if (batch.remaining === 0) batch.resolve(batch.outcomes);
+    if (batch.remaining === 0) {
+      this.outstanding.delete(batch);
+      batch.resolve(batch.outcomes);
+    }
+  }
+
+  /**
+   * Replaces the producer (after a fatal error, or when brokers stayed unreachable longer than
+   * KAFKA_RECONNECT_TIMEOUT_MS with messages waiting: librdkafka was seen not to reconnect after
+   * a broker restart). Its undelivered messages are failed as retryable, so the pipeline resends
+   * them through the new producer; nothing waits on a producer that is gone.
+   */
+  private replaceProducer(reason: string): void {
+    const old = this.producer;
+    this.producer = undefined;
+    this.connected = false;
+    clearInterval(this.healthTimer);
+    const err = new DeliveryError(`${this.endpoint}: ${reason}; resending through a new producer`, { retryable: true });
+    for (const batch of [...this.outstanding]) {
+      if (batch.producer !== old) continue;
+      for (let i = 0; i < batch.settled.length; i += 1) if (!batch.settled[i]) this.settle(batch, i, err);
+    }
+    if (old) safeDisconnect(old, 1000);
+    this.log.warn({ endpoint: this.endpoint, reason }, 'recreating the Kafka producer');
+    if (!this.closed) void this.connect();
   }
 
   private onError(err: LibrdKafkaError): void {
     // librdkafka repeats an error at each reconnect attempt: log it once, not every few seconds.
     const repeated = err.message === this.lastError && !err.isFatal;
     this.lastError = err.message;
-    if (err.code === CODES.ERR__ALL_BROKERS_DOWN || err.code === CODES.ERR__TRANSPORT) this.connected = false;
+    if ((err.code === CODES.ERR__ALL_BROKERS_DOWN || err.code === CODES.ERR__TRANSPORT) && this.connected) {
+      this.connected = false;
+      this.unreachableSince = Date.now();
+    }
     if (!repeated)
       this.log.warn(
         { endpoint: this.endpoint, code: err.code, fatal: err.isFatal === true, err: err.message },
         'Kafka client error',
       );
-    if (err.isFatal) {
-      // A fatal idempotence error: this producer can deliver nothing more. Undelivered messages
-      // stay unsynced in the target buffer and are resent by the resync loop.
-      this.connected = false;
-      const p = this.producer;
-      this.producer = undefined;
-      if (p) safeDisconnect(p);
-      if (!this.closed) void this.connect();
-    }
+    // A fatal (idempotence) error: this producer can deliver nothing more.
+    if (err.isFatal) this.replaceProducer(`fatal error: ${err.message}`);
   }
 }
 
