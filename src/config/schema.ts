@@ -494,7 +494,7 @@ export const FIELDS: readonly FieldSpec[] = [
     unit: 'ms',
     group: 'kafka',
     description:
-      'When the brokers stay unreachable this long with messages waiting, the producer is recreated and those messages resent through it (librdkafka may not reconnect after a broker restart).',
+      'When the producer stays disconnected this long while the bootstrap servers accept TCP connections (librdkafka stuck after a broker restart), it is recreated and its waiting messages resent.',
   }),
   f({
     env: 'KAFKA_CLIENT_ID',

@@ -9,6 +9,7 @@
  * Order: messages are produced in call order; with idempotence, librdkafka keeps that order per
  * partition through its own retries.
  */
+import net from 'node:net';
 import Kafka from '@confluentinc/kafka-javascript';
 import type { LibrdKafkaError, DeliveryReport, MessageHeader } from '@confluentinc/kafka-javascript';
 import type { Config } from '../config/config.js';
@@ -53,7 +54,8 @@ export class KafkaSink {
   private closed = false;
   private healthTimer: NodeJS.Timeout | undefined;
   private readonly outstanding = new Set<PendingBatch>();
-  private unreachableSince = 0;
+  /** Since when a TCP probe of the bootstrap servers succeeds while the producer is disconnected. */
+  private bootstrapUpSince = 0;
   private readonly endpoint: string;
 
   constructor(
@@ -221,17 +223,38 @@ export class KafkaSink {
 
   private setReachable(up: boolean, err?: string): void {
     if (!up && !this.connected && this.producer && this.outstanding.size > 0) {
-      if (Date.now() - this.unreachableSince >= this.cfg.reconnectTimeoutMs) {
-        this.replaceProducer(`brokers unreachable for ${Math.round((Date.now() - this.unreachableSince) / 1000)} s`);
-      }
+      this.checkStuck(this.producer);
       return;
     }
+    if (up) this.bootstrapUpSince = 0;
     if (up === this.connected || (up && !this.producer)) return;
-    if (!up) this.unreachableSince = Date.now();
     this.connected = up;
     this.lastError = up ? undefined : (err ?? this.lastError);
     if (up) this.log.info({ endpoint: this.endpoint }, 'Kafka reachable again');
     else this.log.warn({ endpoint: this.endpoint, err: this.lastError }, 'Kafka not reachable');
+  }
+
+  /**
+   * The producer cannot reach the brokers, yet a plain TCP connection to a bootstrap server
+   * works: if that lasts KAFKA_RECONNECT_TIMEOUT_MS, librdkafka is stuck (seen after a broker
+   * restart) and the producer is replaced. A real outage (nothing answers) never replaces it,
+   * so order is kept through outages.
+   */
+  private checkStuck(producer: Kafka.Producer): void {
+    void bootstrapReachable(this.cfg.bootstrapServers).then((reachable) => {
+      if (this.producer !== producer || this.connected) return;
+      if (!reachable) {
+        this.bootstrapUpSince = 0;
+        return;
+      }
+      if (this.bootstrapUpSince === 0) this.bootstrapUpSince = Date.now();
+      const stuckMs = Date.now() - this.bootstrapUpSince;
+      if (stuckMs >= this.cfg.reconnectTimeoutMs) {
+        this.replaceProducer(
+          `the brokers accept connections but the producer has not reconnected for ${Math.round(stuckMs / 1000)} s`,
+        );
+      }
+    });
   }
 
   private settle(batch: PendingBatch, index: number, outcome: Outcome): void {
@@ -272,7 +295,6 @@ export class KafkaSink {
     this.lastError = err.message;
     if ((err.code === CODES.ERR__ALL_BROKERS_DOWN || err.code === CODES.ERR__TRANSPORT) && this.connected) {
       this.connected = false;
-      this.unreachableSince = Date.now();
     }
     if (!repeated)
       this.log.warn(
@@ -282,6 +304,29 @@ export class KafkaSink {
     // A fatal (idempotence) error: this producer can deliver nothing more.
     if (err.isFatal) this.replaceProducer(`fatal error: ${err.message}`);
   }
+}
+
+/** True when a TCP connection to any bootstrap server opens within 2 s. */
+async function bootstrapReachable(servers: string): Promise<boolean> {
+  const attempts = servers.split(',').map((hostPort) => {
+    const i = hostPort.lastIndexOf(':');
+    const host = hostPort
+      .slice(0, i)
+      .replace(/^\[|\]$/g, '')
+      .trim();
+    const port = Number(hostPort.slice(i + 1));
+    return new Promise<boolean>((resolve) => {
+      const socket = net.connect({ host, port, timeout: 2000 });
+      const done = (ok: boolean): void => {
+        socket.destroy();
+        resolve(ok);
+      };
+      socket.once('connect', () => done(true));
+      socket.once('timeout', () => done(false));
+      socket.once('error', () => done(false));
+    });
+  });
+  return (await Promise.all(attempts)).some(Boolean);
 }
 
 /** disconnect() throws when the producer never connected; closing must never throw. */
