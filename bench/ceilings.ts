@@ -6,9 +6,11 @@
  *    lz4, linger), producing the records the pipeline would make of the same entries (envelope,
  *    key, headers), as fast as the client takes them; timed from the first produce to the last
  *    delivery report. The topic is created by an untimed warm-up record.
- *  - Redis: pipelined XADD (chunks of 1000, 4 chunks in flight) into a scratch stream, then the
- *    service's own read path (`SourceDb.read`, XREADGROUP COUNT 1000, one read at a time as the
- *    service does per DB) until the stream is empty.
+ *  - Redis, the server: pipelined XADD over a raw socket (chunks of 1000, 4 chunks in flight)
+ *    into a scratch stream, and XREADGROUP COUNT <SOURCE_BATCH_SIZE> one at a time (as the
+ *    service reads per DB), also raw: what redis-server itself does, without client costs.
+ *  - Redis through the service's own read path (`SourceDb.read`: node-redis, parsed entries)
+ *    over the same stream with a second group.
  */
 import Kafka from '@confluentinc/kafka-javascript';
 import type { LibrdKafkaError } from '@confluentinc/kafka-javascript';
@@ -20,12 +22,15 @@ import {
   deleteTopics,
   payloadPool,
   prefill,
+  rawTarget,
   redisOf,
   sinkMessages,
   sleep,
   streamNames,
   type BenchEnv,
 } from './common.js';
+import { stackCpu, stackCpuPerMillion } from './daemon.js';
+import { pipelineRaw } from './resp.js';
 
 export interface ProducerCeiling {
   size: number;
@@ -33,6 +38,10 @@ export interface ProducerCeiling {
   msgPerSec: number;
   mbPerSec: number;
   recordBytes: number;
+  /** CPU seconds (all threads of the producing process: JS and librdkafka) per 1M messages. */
+  cpuSecondsPerMillion: number;
+  /** CPU seconds of the broker per 1M messages. */
+  kafkaCpuPerMillion: number;
 }
 
 const QUEUE_FULL = Kafka.CODES.ERRORS.ERR__QUEUE_FULL;
@@ -70,8 +79,10 @@ export async function producerCeiling(env: BenchEnv, size: number, count: number
     reports = 0;
     failed = 0;
     const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
+    const servers0 = stackCpu();
     let bytes = 0;
-    for (let i = 0; i < count; ) {
+    for (let i = 0; i < count;) {
       const m = msgs[i % msgs.length] as SinkMessage;
       if (produceOne(producer, m)) {
         bytes += m.payload.length;
@@ -85,6 +96,8 @@ export async function producerCeiling(env: BenchEnv, size: number, count: number
     }
     await waitReports(count);
     const seconds = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    const servers = stackCpuPerMillion(servers0, stackCpu(), count);
     if (failed > 0) throw new Error(`producer ceiling: ${failed} deliveries failed`);
     return {
       size,
@@ -92,6 +105,8 @@ export async function producerCeiling(env: BenchEnv, size: number, count: number
       msgPerSec: count / seconds,
       mbPerSec: bytes / seconds / 1e6,
       recordBytes: Math.round(bytes / count),
+      cpuSecondsPerMillion: ((cpu.user + cpu.system) / 1e6 / count) * 1e6,
+      kafkaCpuPerMillion: servers.kafka,
     };
   } finally {
     await new Promise<void>((resolve) => producer.disconnect(5000, () => resolve()));
@@ -112,30 +127,40 @@ function produceOne(p: Kafka.Producer, m: SinkMessage): boolean {
 export interface RedisCeiling {
   size: number;
   entries: number;
+  /** Server: pipelined XADD over a raw socket (1000 per write, 4 writes in flight). */
   xaddPerSec: number;
+  /** Server: XREADGROUP COUNT 1000, one at a time, over a raw socket (entries/s). */
   xreadgroupPerSec: number;
+  /** The service's read path: SourceDb.read through node-redis, parsed into entries. */
+  serviceReadPerSec: number;
 }
 
 export async function redisCeiling(env: BenchEnv, size: number, count: number): Promise<RedisCeiling> {
   const pool = payloadPool(size);
   const [stream] = streamNames(env.runId, `rceil${size}`, 1) as [string];
   const cfg = benchConfig(env, { SOURCE_CONSUMER_NAME: `bench-${env.runId}` });
+  const group = cfg.source.consumerGroup;
   const commands = await redisOf(env, 'source');
   const reads = await redisOf(env, 'source');
+  const batch = cfg.source.batchSize;
   try {
-    const xaddPerSec = await prefill(commands, [stream], count, pool);
+    const xaddPerSec = await prefill(env, [stream], count, pool);
+    await commands.send(['XGROUP', 'CREATE', stream, 'bench-raw', '0']);
+    const raw = ['XREADGROUP', 'GROUP', 'bench-raw', 'c', 'COUNT', String(batch), 'STREAMS', stream, '>'];
+    const reads1 = Math.ceil(count / batch);
+    const xreadgroupPerSec = (await pipelineRaw(rawTarget(env, 'source'), reads1, () => raw, 1, 1)) * batch;
     const src = new SourceDb(0, commands, reads, cfg.source);
     await src.setStreams([stream]);
     const t0 = performance.now();
     let got = 0;
     for (;;) {
-      const entries = await src.read(cfg.source.batchSize, 1);
+      const entries = await src.read(batch, 1);
       if (entries.length === 0) break;
       got += entries.length;
     }
     const seconds = (performance.now() - t0) / 1000;
-    if (got !== count) throw new Error(`XREADGROUP ceiling read ${got} of ${count} entries`);
-    return { size, entries: count, xaddPerSec, xreadgroupPerSec: count / seconds };
+    if (got !== count) throw new Error(`service read path read ${got} of ${count} entries (group ${group})`);
+    return { size, entries: count, xaddPerSec, xreadgroupPerSec, serviceReadPerSec: count / seconds };
   } finally {
     await commands.send(['DEL', stream]);
     await commands.close();

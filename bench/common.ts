@@ -15,11 +15,12 @@ import { randomBytes } from 'node:crypto';
 import { cpus, freemem, loadavg, totalmem } from 'node:os';
 import Kafka from '@confluentinc/kafka-javascript';
 import { loadConfig, type Config } from '../src/config/config.js';
-import { connectRedis, type RedisConnection, type Reply } from '../src/redis/client.js';
+import { connectRedis, type RedisConnection } from '../src/redis/client.js';
 import { KeyFormat } from '../src/buffer/key-format.js';
 import { GlobMap } from '../src/util/glob.js';
 import { headersFor, streamMessage, type StreamMapping } from '../src/engine/messages.js';
 import type { SinkMessage } from '../src/sink/producer.js';
+import { pipelineRaw, type RawTarget } from './resp.js';
 
 export const PAYLOAD_POOL = 1000;
 
@@ -71,32 +72,29 @@ export function streamNames(runId: string, label: string, count: number): string
   return Array.from({ length: count }, (_, i) => `bench-${runId}-${label}-${i}-stream`);
 }
 
+/** Where the raw RESP writer connects for a role (the sandbox's address). */
+export function rawTarget(env: BenchEnv, role: 'source' | 'target', db = 0): RawTarget {
+  const p = role === 'source' ? 'SOURCE' : 'TARGET';
+  return { host: env.stack[`${p}_REDIS_HOST`] as string, port: Number(env.stack[`${p}_REDIS_PORT`]), db };
+}
+
 /**
- * XADDs `count` entries round-robin over `streams`, pipelined: chunks of `chunk` commands sent
- * in one tick, `window` chunks in flight. Returns entries per second.
+ * XADDs `count` entries round-robin over `streams` through the raw pipelined writer (chunks of
+ * 1000 commands, 4 chunks in flight): what the source server takes. Returns entries per second.
  */
-export async function prefill(
-  conn: RedisConnection,
+export function prefill(
+  env: BenchEnv,
   streams: readonly string[],
   count: number,
   pool: readonly Buffer[],
-  chunk = 1000,
-  window = 4,
 ): Promise<number> {
-  const t0 = performance.now();
-  const inFlight: Promise<Reply[]>[] = [];
-  for (let start = 0; start < count; start += chunk) {
-    const ops: Promise<Reply>[] = [];
-    const now = Date.now();
-    for (let n = start; n < Math.min(count, start + chunk); n += 1) {
-      const stream = streams[n % streams.length] as string;
-      ops.push(conn.send(['XADD', stream, '*', ...entryFields(n, pool, now)]));
-    }
-    inFlight.push(Promise.all(ops));
-    if (inFlight.length >= window) await inFlight.shift();
-  }
-  await Promise.all(inFlight);
-  return count / ((performance.now() - t0) / 1000);
+  const now = Date.now();
+  return pipelineRaw(rawTarget(env, 'source'), count, (n) => [
+    'XADD',
+    streams[n % streams.length] as string,
+    '*',
+    ...entryFields(n, pool, now),
+  ]);
 }
 
 /** The Kafka records the pipeline makes of entries 0..count-1 (same envelope, key, headers). */
@@ -131,9 +129,7 @@ export async function deleteTopics(env: BenchEnv, topics: readonly string[]): Pr
     'client.id': 'rks-bench-admin',
   });
   try {
-    await Promise.all(
-      topics.map((t) => new Promise<void>((resolve) => admin.deleteTopic(t, 10_000, () => resolve()))),
-    );
+    await Promise.all(topics.map((t) => new Promise<void>((resolve) => admin.deleteTopic(t, 10_000, () => resolve()))));
   } finally {
     admin.disconnect();
   }

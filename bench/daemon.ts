@@ -6,14 +6,21 @@
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { cpSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { kafkaPid } from '../src/stack/kafka-broker.js';
+import { redisPid } from '../src/stack/redis-server.js';
 
 const OUT_DIR = resolve('node_modules/.cache/rks-bench/dist');
 /** Clock ticks per second of /proc/<pid>/stat (USER_HZ; 100 on Linux x86-64). */
 const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
 let built: string | undefined;
+
+/** Use an already built CLI entry (`--daemon`, e.g. an older build for before/after numbers). */
+export function useDaemon(binPath: string): void {
+  built = resolve(binPath);
+}
 
 /** Compiles src/ once per bench run; returns the path of the CLI entry. */
 export function buildDaemon(): string {
@@ -35,6 +42,8 @@ export function buildDaemon(): string {
     ],
     { stdio: 'inherit' },
   );
+  // Under node_modules no package.json of ours applies: say that these files are ES modules.
+  writeFileSync(join(OUT_DIR, 'package.json'), '{ "type": "module" }\n');
   for (const dir of ['buffer/scripts', 'source/scripts', 'observability/dashboard']) {
     mkdirSync(join(OUT_DIR, dir), { recursive: true });
     cpSync(join('src', dir), join(OUT_DIR, dir), { recursive: true });
@@ -61,6 +70,24 @@ export function procUsage(pid: number): ProcUsage {
   return { cpuSeconds: ticks / CLOCK_TICKS, peakRssBytes: kb('VmHWM'), rssBytes: kb('VmRSS') };
 }
 
+/** CPU seconds so far of the sandbox's servers (the broker's JVM and both redis-servers). */
+export interface StackCpu {
+  kafka: number;
+  source: number;
+  target: number;
+}
+
+export function stackCpu(): StackCpu {
+  const cpu = (pid: number | undefined): number => (pid === undefined ? Number.NaN : procUsage(pid).cpuSeconds);
+  return { kafka: cpu(kafkaPid()), source: cpu(redisPid('source')), target: cpu(redisPid('target')) };
+}
+
+/** Per-million-message CPU of each server between two samples. */
+export function stackCpuPerMillion(a: StackCpu, b: StackCpu, messages: number): StackCpu {
+  const per = (x: number, y: number): number => ((y - x) / messages) * 1e6;
+  return { kafka: per(a.kafka, b.kafka), source: per(a.source, b.source), target: per(a.target, b.target) };
+}
+
 export class Daemon {
   private child: ChildProcess | undefined;
   private out = '';
@@ -69,6 +96,8 @@ export class Daemon {
     private readonly env: Record<string, string>,
     /** Extra node flags, e.g. --cpu-prof. */
     private readonly nodeFlags: readonly string[] = [],
+    /** Where to append the daemon's log lines (kept only in memory, the last 100 kB, without). */
+    private readonly logFile?: string,
   ) {}
 
   get pid(): number {
@@ -88,7 +117,10 @@ export class Daemon {
       env: { ...process.env, ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    const file = this.logFile ? createWriteStream(this.logFile, { flags: 'a' }) : undefined;
+    child.on('exit', () => file?.end());
     const onData = (d: Buffer): void => {
+      file?.write(d);
       this.out = (this.out + d.toString()).slice(-100_000);
     };
     child.stdout?.on('data', onData);

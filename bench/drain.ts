@@ -8,6 +8,7 @@
  * process's CPU seconds over that span and its peak RSS (VmHWM) are read from /proc; Redis
  * commands per message are INFO commandstats deltas on each server, minus the bench's own polling.
  */
+import { join } from 'node:path';
 import {
   benchConfig,
   commandCalls,
@@ -23,7 +24,7 @@ import {
   streamNames,
   type BenchEnv,
 } from './common.js';
-import { Daemon } from './daemon.js';
+import { Daemon, stackCpu, stackCpuPerMillion, type StackCpu } from './daemon.js';
 
 export interface DrainCase {
   size: number;
@@ -37,6 +38,8 @@ export interface DrainResult extends DrainCase {
   startupMs: number;
   peakRssMb: number;
   cpuSecondsPerMillion: number;
+  /** CPU seconds per 1M messages of the broker and the two Redis servers over the drain. */
+  serverCpuPerMillion: StackCpu;
   sourceCmdsPerMsg: number;
   targetCmdsPerMsg: number;
   sourceCommands: Record<string, number>;
@@ -49,6 +52,8 @@ export interface DrainOptions {
   readonly overrides?: Record<string, string>;
   /** Node flags of the daemon (e.g. --cpu-prof). */
   readonly nodeFlags?: readonly string[];
+  /** A folder for the daemon's log (drain-<size>x<streams>.log). */
+  readonly logDir?: string;
   readonly timeoutMs?: number;
 }
 
@@ -61,7 +66,7 @@ export async function drain(env: BenchEnv, c: DrainCase, opts: DrainOptions = {}
   const target = await redisOf(env, 'target');
   const cfg = benchConfig(env);
   try {
-    const xadd = await prefill(source, streams, c.messages, payloadPool(c.size));
+    const xadd = await prefill(env, streams, c.messages, payloadPool(c.size));
     log(`${label}: prefilled ${c.messages} entries in ${c.streams} streams (${Math.round(xadd)} XADD/s)`);
     const daemon = new Daemon(
       {
@@ -75,6 +80,7 @@ export async function drain(env: BenchEnv, c: DrainCase, opts: DrainOptions = {}
         ...opts.overrides,
       },
       opts.nodeFlags,
+      opts.logDir ? join(opts.logDir, `${label}.log`) : undefined,
     );
     const srcBefore = await commandCalls(source);
     const tgtBefore = await commandCalls(target);
@@ -82,6 +88,7 @@ export async function drain(env: BenchEnv, c: DrainCase, opts: DrainOptions = {}
     await daemon.start();
     const t0 = performance.now();
     const cpu0 = daemon.usage().cpuSeconds;
+    const servers0 = stackCpu();
     const loadStart = load1();
     const deadline = Date.now() + (opts.timeoutMs ?? 30 * 60_000);
     for (;;) {
@@ -91,6 +98,7 @@ export async function drain(env: BenchEnv, c: DrainCase, opts: DrainOptions = {}
     }
     const t1 = performance.now();
     const usage = daemon.usage();
+    const servers1 = stackCpu();
     const srcAfter = await commandCalls(source);
     const tgtAfter = await commandCalls(target);
     const code = await daemon.stop();
@@ -105,6 +113,7 @@ export async function drain(env: BenchEnv, c: DrainCase, opts: DrainOptions = {}
       startupMs: t0 - spawnedAt,
       peakRssMb: usage.peakRssBytes / 2 ** 20,
       cpuSecondsPerMillion: ((usage.cpuSeconds - cpu0) / c.messages) * 1e6,
+      serverCpuPerMillion: stackCpuPerMillion(servers0, servers1, c.messages),
       sourceCmdsPerMsg: src.total / c.messages,
       targetCmdsPerMsg: tgt.total / c.messages,
       sourceCommands: src.byCommand,

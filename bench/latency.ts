@@ -3,8 +3,9 @@
  * carrying its XADD wall time in the field `ts`; the real service process moves them; a Kafka
  * consumer in this process (partitions assigned directly, no group join) computes
  * `receive time - ts` per record. Same machine, same clock. The first `warmupMs` of records are
- * left out; the generator paces itself every 2 ms and sends what the rate owes by then, so a
- * stalled event loop shows up as latency, not as a lower rate.
+ * left out; the generator (a raw pipelined socket, so the client is never the bottleneck) paces
+ * itself every 2 ms and sends what the rate owes by then, so a stalled event loop shows up as
+ * latency, not as a lower rate.
  */
 import Kafka from '@confluentinc/kafka-javascript';
 import type { Message } from '@confluentinc/kafka-javascript';
@@ -16,12 +17,14 @@ import {
   load1,
   payloadPool,
   percentile,
+  rawTarget,
   redisOf,
   sleep,
   streamNames,
   type BenchEnv,
 } from './common.js';
 import { Daemon } from './daemon.js';
+import { RawConnection, type Arg } from './resp.js';
 
 export interface LatencyResult {
   ratePerSec: number;
@@ -49,6 +52,7 @@ export async function latency(
   const [stream] = streamNames(env.runId, label, 1) as [string];
   const pool = payloadPool(size);
   const source = await redisOf(env, 'source');
+  const writer = await RawConnection.open(rawTarget(env, 'source'));
   const cfg = benchConfig(env);
   // The topic and the stream exist before anyone waits on them.
   await source.send(['XGROUP', 'CREATE', stream, cfg.source.consumerGroup, '0', 'MKSTREAM']);
@@ -72,7 +76,6 @@ export async function latency(
     { 'auto.offset.reset': 'earliest' },
   );
   const samples: number[] = [];
-  let received = 0;
   let firstMeasured = Number.POSITIVE_INFINITY;
   try {
     await daemon.start();
@@ -84,7 +87,6 @@ export async function latency(
       const now = Date.now();
       const env2 = JSON.parse(String(m.value)) as { fields?: { seq?: string; ts?: string } };
       const seq = Number(env2.fields?.seq);
-      received += 1;
       if (seq >= firstMeasured) samples.push(now - Number(env2.fields?.ts));
     });
     consumer.consume();
@@ -96,12 +98,13 @@ export async function latency(
       const now = Date.now();
       if (now >= t0 + warmupMs && firstMeasured === Number.POSITIVE_INFINITY) firstMeasured = sent;
       const owed = Math.floor(((now - t0) / 1000) * ratePerSec) - sent;
-      for (let i = 0; i < owed; i += 1) {
-        void source.send(['XADD', stream, '*', ...entryFields(sent, pool, now)]);
-        sent += 1;
-      }
+      const cmds: Arg[][] = [];
+      for (let i = 0; i < owed; i += 1) cmds.push(['XADD', stream, '*', ...entryFields(sent + i, pool, now)]);
+      sent += owed;
+      if (cmds.length > 0) await writer.write(cmds);
       await sleep(2);
     }
+    await writer.waitReplies(writer.written);
     const measured = sent - firstMeasured;
     const deadline = Date.now() + 30_000;
     while (samples.length < measured && Date.now() < deadline) await sleep(50);
@@ -122,6 +125,7 @@ export async function latency(
     await new Promise<void>((resolve) => consumer.disconnect(() => resolve()));
     await daemon.stop();
     await source.close();
+    writer.close();
     await deleteTopics(env, [topic]);
     await flushSandbox(env);
   }

@@ -42,22 +42,23 @@ export function formatReport(r: BenchReport): string {
     `Machine: ${m.cpus} CPUs (${m.cpuModel}), ${dec(m.memTotalGb, 1)} GB RAM (${dec(m.memFreeGb, 1)} GB free), Node ${m.node}; ` +
       `load average at start ${m.loadAtStart.map((l) => dec(l)).join(' ')}, at end ${r.loadAtEnd.map((l) => dec(l)).join(' ')}.`,
     '',
-    '| ceiling | payload | record bytes | messages | rate (msg/s) | MB/s |',
-    '|---|---|---|---|---|---|',
+    '| ceiling | payload | record bytes | messages | rate (msg/s) | MB/s | CPU s / 1M msgs: client | broker |',
+    '|---|---|---|---|---|---|---|---|',
     ...r.producer.map(
       (p) =>
-        `| raw Kafka producer (acks=all, idempotent, lz4) | ${size(p.size)} | ${p.recordBytes} | ${int(p.messages)} | ${int(p.msgPerSec)} | ${dec(p.mbPerSec, 1)} |`,
+        `| raw Kafka producer (acks=all, idempotent, lz4) | ${size(p.size)} | ${p.recordBytes} | ${int(p.messages)} | ${int(p.msgPerSec)} | ${dec(p.mbPerSec, 1)} | ${dec(p.cpuSecondsPerMillion, 1)} | ${dec(p.kafkaCpuPerMillion, 1)} |`,
     ),
     ...r.redis.flatMap((c) => [
-      `| Redis XADD, pipelined 1000/batch | ${size(c.size)} | | ${int(c.entries)} | ${int(c.xaddPerSec)} | |`,
-      `| Redis XREADGROUP COUNT 1000 (service read path) | ${size(c.size)} | | ${int(c.entries)} | ${int(c.xreadgroupPerSec)} | |`,
+      `| Redis server: XADD, pipelined 1000/write | ${size(c.size)} | | ${int(c.entries)} | ${int(c.xaddPerSec)} | | | |`,
+      `| Redis server: XREADGROUP COUNT 1000, one at a time | ${size(c.size)} | | ${int(c.entries)} | ${int(c.xreadgroupPerSec)} | | | |`,
+      `| Redis via the service's read path (node-redis, SourceDb.read) | ${size(c.size)} | | ${int(c.entries)} | ${int(c.serviceReadPerSec)} | | | |`,
     ]),
     '',
-    '| drain (source -> target -> Kafka -> XACK+XDEL) | streams | messages | drain (msg/s) | ceiling (msg/s) | ratio | seconds | peak RSS (MB) | CPU s / 1M msgs | source cmds/msg | target cmds/msg | load (1 min) |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| drain (source -> target -> Kafka -> XACK+XDEL) | streams | messages | drain (msg/s) | ceiling (msg/s) | ratio | seconds | peak RSS (MB) | CPU s / 1M msgs: service | broker | source Redis | target Redis | source cmds/msg | target cmds/msg | load (1 min) |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...r.drains.map((d) => {
       const c = ceilingFor(r, d.size);
-      return `| ${size(d.size)} | ${int(d.streams)} | ${int(d.messages)} | ${int(d.msgPerSec)} | ${c ? int(c.msgPerSec) : 'n/a'} | ${c ? dec(d.msgPerSec / c.msgPerSec) : 'n/a'} | ${dec(d.seconds, 1)} | ${int(d.peakRssMb)} | ${dec(d.cpuSecondsPerMillion, 1)} | ${dec(d.sourceCmdsPerMsg, 3)} | ${dec(d.targetCmdsPerMsg, 4)} | ${dec(d.load)} |`;
+      return `| ${size(d.size)} | ${int(d.streams)} | ${int(d.messages)} | ${int(d.msgPerSec)} | ${c ? int(c.msgPerSec) : 'n/a'} | ${c ? dec(d.msgPerSec / c.msgPerSec) : 'n/a'} | ${dec(d.seconds, 1)} | ${int(d.peakRssMb)} | ${dec(d.cpuSecondsPerMillion, 1)} | ${dec(d.serverCpuPerMillion.kafka, 1)} | ${dec(d.serverCpuPerMillion.source, 1)} | ${dec(d.serverCpuPerMillion.target, 1)} | ${dec(d.sourceCmdsPerMsg, 3)} | ${dec(d.targetCmdsPerMsg, 4)} | ${dec(d.load)} |`;
     }),
   );
   if (r.latency.length > 0) {
@@ -74,7 +75,7 @@ export function formatReport(r: BenchReport): string {
   const s: string[] = [];
   if (r.recovery)
     s.push(
-      `| recovery: SyncEngine.start() with unsynced keys and no set | ${int(r.recovery.keys)} keys | ${int(r.recovery.startMs)} ms | ${int(r.recovery.recovered)} recovered | ${dec(r.recovery.load)} |`,
+      `| recovery: SyncEngine.start() with unsynced keys and no set | ${int(r.recovery.keys)} keys | ${int(r.recovery.startMs)} ms (rebuild ${int(r.recovery.recoveryMs)} ms) | ${int(r.recovery.recovered)} recovered | ${dec(r.recovery.load)} |`,
     );
   if (r.discovery)
     s.push(

@@ -12,6 +12,9 @@
  *   npm run bench -- --sizes 1000 --streams 1 --set SOURCE_BATCH_SIZE=2000   tuning experiments
  *   npm run bench -- --messages 200000 backlog of every drain and producer ceiling
  *   npm run bench -- --profile DIR     the drained daemons write V8 CPU profiles into DIR
+ *   npm run bench -- --logs DIR        the drained daemons append their logs to DIR/<case>.log
+ *   npm run bench -- --rates 5000      offered rates of the latency phase
+ *   npm run bench -- --daemon FILE     run this built CLI entry (e.g. an older dist/cli/bin.js)
  *   npm run bench -- --json FILE       also write the results as JSON
  *   npm run bench -- --down            stop the bench stack at the end
  */
@@ -22,8 +25,16 @@ import { resolve } from 'node:path';
 import type { BenchEnv } from './common.js';
 import type { BenchReport } from './report.js';
 
-process.env['RKS_STACK_DIR'] ??= '.stack-bench';
-process.env['RKS_STACK_PORT_OFFSET'] ??= '200';
+// Its own sandbox: ports 200 above the main stack's (which may itself be shifted).
+if (!process.env['RKS_STACK_DIR']) {
+  process.env['RKS_STACK_DIR'] = '.stack-bench';
+  process.env['RKS_STACK_PORT_OFFSET'] = String(Number(process.env['RKS_STACK_PORT_OFFSET'] ?? 0) + 200);
+}
+
+// Flushing the main stack's Redis servers would destroy other people's data.
+if (resolve(process.env['RKS_STACK_DIR'] ?? '') === resolve('.stack')) {
+  throw new Error('the bench flushes its Redis servers: point RKS_STACK_DIR at a sandbox, not .stack');
+}
 
 export const PHASES = ['ceilings', 'drain', 'latency', 'recovery', 'discovery'] as const;
 export type Phase = (typeof PHASES)[number];
@@ -37,6 +48,11 @@ export interface BenchOptions {
   /** Backlog size of every drain and producer ceiling instead of the plan's. */
   messages?: number;
   profileDir?: string;
+  logDir?: string;
+  /** A built CLI entry to run instead of compiling src/ (before/after comparisons). */
+  daemon?: string;
+  /** Offered rates of the latency phase instead of the plan's. */
+  rates?: number[];
 }
 
 interface Plan {
@@ -75,7 +91,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   const { drain } = await import('./drain.js');
   const { latency } = await import('./latency.js');
   const { recovery, discovery } = await import('./startup.js');
-  const { buildDaemon } = await import('./daemon.js');
+  const { buildDaemon, useDaemon } = await import('./daemon.js');
   const { log, machine } = await import('./common.js');
 
   const plan = opts.quick ? QUICK : FULL;
@@ -93,7 +109,8 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   await stackUp({ log: (l) => log(l) });
   const env: BenchEnv = { stack: stackEnv('plaintext'), runId: randomBytes(3).toString('hex') };
   const has = (p: Phase): boolean => opts.phases.includes(p);
-  if (has('drain') || has('latency')) buildDaemon();
+  if (opts.daemon) useDaemon(opts.daemon);
+  if (has('drain') || has('latency')) log(`daemon: ${buildDaemon()}`);
   const nodeFlags = opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${resolve(opts.profileDir)}`] : [];
 
   for (const size of opts.sizes) {
@@ -107,14 +124,18 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
     if (has('drain')) {
       for (const streams of opts.streams) {
         log(`drain: ${messages} x ${size} B in ${streams} streams`);
-        const d = await drain(env, { size, streams, messages }, { overrides: opts.overrides, nodeFlags });
+        const d = await drain(
+          env,
+          { size, streams, messages },
+          { overrides: opts.overrides, nodeFlags, ...(opts.logDir ? { logDir: resolve(opts.logDir) } : {}) },
+        );
         log(`drain: ${Math.round(d.msgPerSec)} msg/s, peak RSS ${Math.round(d.peakRssMb)} MB`);
         report.drains.push(d);
       }
     }
   }
   if (has('latency')) {
-    for (const rate of plan.latencyRates) {
+    for (const rate of opts.rates ?? plan.latencyRates) {
       log(`latency: ${rate} msg/s offered`);
       report.latency.push(await latency(env, rate, 1000, plan.latencyWarmupMs, plan.latencyMeasureMs));
     }
@@ -136,7 +157,10 @@ function parseArgs(argv: readonly string[]): BenchOptions & { json?: string; dow
     const i = argv.indexOf(name);
     return i >= 0 ? argv[i + 1] : undefined;
   };
-  const list = (name: string): string[] | undefined => value(name)?.split(',').filter((s) => s !== '');
+  const list = (name: string): string[] | undefined =>
+    value(name)
+      ?.split(',')
+      .filter((s) => s !== '');
   const phases = (list('--only') ?? [...PHASES]) as Phase[];
   for (const p of phases) if (!PHASES.includes(p)) throw new Error(`--only: unknown phase "${p}"`);
   const overrides: Record<string, string> = {};
@@ -148,6 +172,9 @@ function parseArgs(argv: readonly string[]): BenchOptions & { json?: string; dow
   const json = value('--json');
   const messages = value('--messages');
   const profileDir = value('--profile');
+  const logDir = value('--logs');
+  const daemon = value('--daemon');
+  const rates = list('--rates')?.map(Number);
   return {
     quick: argv.includes('--quick'),
     phases,
@@ -158,6 +185,9 @@ function parseArgs(argv: readonly string[]): BenchOptions & { json?: string; dow
     ...(json ? { json } : {}),
     ...(messages ? { messages: Number(messages) } : {}),
     ...(profileDir ? { profileDir } : {}),
+    ...(logDir ? { logDir } : {}),
+    ...(daemon ? { daemon } : {}),
+    ...(rates ? { rates } : {}),
   };
 }
 

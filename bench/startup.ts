@@ -2,60 +2,91 @@
  * Start-up work of the engine, in process (SyncEngine, the library):
  *
  *  - Recovery: the target holds `keys` message hashes without markers and without the unsynced
- *    set (what a lost set looks like; written by pipelined HSET, not timed); `SyncEngine.start()`
- *    is timed (connecting the target pool + rebuilding the set; Kafka connects in the background)
- *    and the set's size is checked afterwards.
+ *    set (what a lost set looks like; written by the raw pipelined writer, not timed);
+ *    `SyncEngine.start()` is timed (connecting the target pool + rebuilding the set; Kafka
+ *    connects in the background), the engine's own log line gives the rebuild alone, and the
+ *    set's size is checked afterwards.
  *  - Discovery: `streams` empty streams spread over DBs 0-15; the engine's discovery loop runs
  *    with STREAM_AUTO_DISCOVERY=true, and its own "discovery cycle" debug lines give each cycle's
  *    time: the first one (connecting 16 DBs, creating every consumer group) and the steady ones.
  */
 import { Writable } from 'node:stream';
 import { SyncEngine } from '../src/engine/engine.js';
-import { createLogger, silentLogger } from '../src/observability/logger.js';
+import { createLogger } from '../src/observability/logger.js';
 import type { Reply } from '../src/redis/client.js';
-import { benchConfig, flushSandbox, load1, log, payloadPool, redisOf, sleep, type BenchEnv } from './common.js';
+import {
+  benchConfig,
+  flushSandbox,
+  load1,
+  log,
+  payloadPool,
+  rawTarget,
+  redisOf,
+  sleep,
+  type BenchEnv,
+} from './common.js';
+import { pipelineRaw } from './resp.js';
 
 export interface RecoveryResult {
   keys: number;
   recovered: number;
   startMs: number;
+  /** The engine's own measure of the rebuild (its "recovery: rebuilt the unsynced set" line). */
+  recoveryMs: number;
   load: number;
 }
 
 export async function recovery(env: BenchEnv, keys: number): Promise<RecoveryResult> {
   await flushSandbox(env);
-  const target = await redisOf(env, 'target');
   const topic = `bench-${env.runId}-recovery`;
   const pool = payloadPool(100);
+  const now = String(Date.now());
   try {
-    const now = String(Date.now());
-    let inFlight: Promise<Reply[]> | undefined;
-    for (let start = 0; start < keys; start += 1000) {
-      const ops: Promise<Reply>[] = [];
-      for (let n = start; n < Math.min(keys, start + 1000); n += 1) {
-        const key = `msg:${topic}:${now}-${n}:s0:bench-${env.runId}-rec-stream`;
-        ops.push(
-          target.send(['HSET', key, 'topic', topic, 'key', `d${n % 1000}`, 'payload', pool[n % 1000] as Buffer, 'created', now]),
-        );
-      }
-      await inFlight;
-      inFlight = Promise.all(ops);
-    }
-    await inFlight;
+    await pipelineRaw(rawTarget(env, 'target'), keys, (n) => [
+      'HSET',
+      `msg:${topic}:${now}-${n}:s0:bench-${env.runId}-rec-stream`,
+      'topic',
+      topic,
+      'key',
+      `d${n % 1000}`,
+      'payload',
+      pool[n % pool.length] as Buffer,
+      'created',
+      now,
+    ]);
     log(`recovery: wrote ${keys} unsynced message hashes`);
-    const cfg = benchConfig(env, { KAFKA_TOPIC: topic });
-    const engine = new SyncEngine(cfg, silentLogger);
+    const lines = logLines('recovery: rebuilt the unsynced set');
+    const engine = new SyncEngine(benchConfig(env, { KAFKA_TOPIC: topic }), createLogger('info', lines.sink));
     const load0 = load1();
     const t0 = performance.now();
     await engine.start();
     const startMs = performance.now() - t0;
     const recovered = await engine.target.unsyncedCount();
     await engine.stop();
-    return { keys, recovered, startMs, load: Math.max(load0, load1()) };
+    return {
+      keys,
+      recovered,
+      startMs,
+      recoveryMs: lines.found[0]?.['ms'] ?? Number.NaN,
+      load: Math.max(load0, load1()),
+    };
   } finally {
-    await target.close();
     await flushSandbox(env);
   }
+}
+
+/** A log destination that keeps the fields of the lines with message `msg`. */
+function logLines(msg: string): { sink: Writable; found: Record<string, number>[] } {
+  const found: Record<string, number>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString().split('\n')) {
+        if (line.includes(`"msg":"${msg}"`)) found.push(JSON.parse(line) as Record<string, number>);
+      }
+      done();
+    },
+  });
+  return { sink, found };
 }
 
 export interface DiscoveryResult {
@@ -81,17 +112,7 @@ export async function discovery(env: BenchEnv, streams: number, dbs = 16): Promi
     await c.close();
   }
   log(`discovery: created ${streams} empty streams in ${dbs} DBs`);
-  const cycles: { ms: number; streams: number }[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString().split('\n')) {
-        if (!line.includes('"discovery cycle"')) continue;
-        const e = JSON.parse(line) as { ms: number; streams: number };
-        cycles.push({ ms: e.ms, streams: e.streams });
-      }
-      done();
-    },
-  });
+  const { sink, found: cycles } = logLines('discovery cycle');
   const cfg = benchConfig(env, {
     SOURCE_REDIS_DB_SEARCH_RANGE: `0-${dbs - 1}`,
     STREAM_AUTO_DISCOVERY: 'true',
@@ -113,13 +134,13 @@ export async function discovery(env: BenchEnv, streams: number, dbs = 16): Promi
   }
   const [first, ...rest] = cycles;
   if (!first || rest.length === 0) throw new Error(`discovery: only ${cycles.length} cycles logged`);
-  const steady = rest.map((c) => c.ms).sort((a, b) => a - b);
+  const steady = rest.map((c) => c['ms'] as number).sort((a, b) => a - b);
   return {
     streams,
     dbs,
-    firstCycleMs: first.ms,
+    firstCycleMs: first['ms'] as number,
     steadyCycleMs: steady[Math.floor(steady.length / 2)] as number,
-    found: first.streams,
+    found: first['streams'] as number,
     load: Math.max(load0, load1()),
   };
 }

@@ -13,7 +13,7 @@
  */
 import type { Config } from '../config/config.js';
 import { BufferFullError, ConnectionError, errorMessage } from '../errors.js';
-import { asArray, asBuffer, type RedisConnection } from '../redis/client.js';
+import { asArray, asBuffer, type RedisConnection, type Reply } from '../redis/client.js';
 import { KeyFormat } from './key-format.js';
 import { runScript } from './scripts.js';
 
@@ -33,6 +33,9 @@ export interface StoredMessage extends OutgoingMessage {
 export type PutStatus = 0 | 1 | 2;
 
 const CHUNK_MESSAGES = 1000;
+/** SCAN COUNT of recovery, and how many of its script calls may be outstanding. */
+const RECOVER_PAGE = 5000;
+const RECOVER_IN_FLIGHT = 2;
 const CHUNK_BYTES = 8 * 1024 * 1024;
 
 export class TargetBuffer {
@@ -75,7 +78,7 @@ export class TargetBuffer {
   }
 
   /** Marks messages synced: marker with SYNC_TTL, message TTL starts, removed from the set. */
-  async markSynced(messageKeys: readonly string[], conn: RedisConnection = this.primary): Promise<void> {
+  async markSynced(messageKeys: readonly string[], conn: RedisConnection = this.connection()): Promise<void> {
     for (let i = 0; i < messageKeys.length; i += CHUNK_MESSAGES) {
       const keys: string[] = [this.keys.unsyncedSet];
       for (const k of messageKeys.slice(i, i + CHUNK_MESSAGES)) keys.push(k, this.keys.markerKey(k));
@@ -84,23 +87,38 @@ export class TargetBuffer {
     }
   }
 
-  /** Rebuilds the unsynced set by scanning message keys without marker or TTL. */
-  async recover(pageSize = 1000): Promise<number> {
+  /**
+   * Rebuilds the unsynced set by scanning message keys without marker or TTL. Pipelined: the next
+   * SCAN is sent as soon as a page arrives, while the page's script call is built and runs (at
+   * most RECOVER_IN_FLIGHT calls outstanding), so the client and the server work at the same time.
+   */
+  async recover(pageSize = RECOVER_PAGE): Promise<number> {
     const conn = this.primary;
-    let cursor = '0';
+    const scan = (cursor: string): Promise<Reply> => {
+      const p = conn.send(['SCAN', cursor, 'MATCH', this.keys.messagePattern, 'COUNT', String(pageSize)]);
+      p.catch(() => undefined); // awaited in the loop; must not go unhandled if a script call fails first
+      return p;
+    };
+    const calls: Promise<number>[] = [];
     let found = 0;
-    do {
-      const reply = asArray(
-        await conn.send(['SCAN', cursor, 'MATCH', this.keys.messagePattern, 'COUNT', String(pageSize)]),
-      );
-      cursor = asBuffer(reply[0]).toString();
-      const page = asArray(reply[1]).map((k) => asBuffer(k).toString('utf8'));
-      if (page.length > 0) {
-        const keys: string[] = [this.keys.unsyncedSet];
-        for (const k of page) keys.push(k, this.keys.markerKey(k));
-        found += Number(await runScript(conn, 'recover', keys, []));
+    let next: Promise<Reply> | undefined = scan('0');
+    while (next) {
+      const reply = asArray(await next);
+      const cursor = asBuffer(reply[0]).toString();
+      next = cursor === '0' ? undefined : scan(cursor);
+      const page = asArray(reply[1]);
+      if (page.length === 0) continue;
+      const keys: string[] = [this.keys.unsyncedSet];
+      for (const k of page) {
+        const key = asBuffer(k).toString('utf8');
+        keys.push(key, this.keys.markerKey(key));
       }
-    } while (cursor !== '0');
+      const call = runScript(conn, 'recover', keys, []).then(Number);
+      call.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
+      calls.push(call);
+      if (calls.length >= RECOVER_IN_FLIGHT) found += await (calls.shift() as Promise<number>);
+    }
+    for (const call of calls) found += await call;
     return found;
   }
 
@@ -114,23 +132,29 @@ export class TargetBuffer {
     return { cursor: asBuffer(reply[0]).toString(), keys: asArray(reply[1]).map((k) => asBuffer(k).toString('utf8')) };
   }
 
-  /** Reads messages (pipelined HMGET). A key that vanished (or was never a message) is undefined. */
+  /** Reads messages, one script call per chunk. A key that vanished (or is not a message) is undefined. */
   async fetch(messageKeys: readonly string[]): Promise<(StoredMessage | undefined)[]> {
-    const conn = this.primary;
-    const replies = await Promise.all(
-      messageKeys.map((k) => conn.send(['HMGET', k, 'topic', 'key', 'payload', 'created'])),
-    );
-    return replies.map((r, i) => {
-      const [topic, key, payload, created] = asArray(r);
-      if (!Buffer.isBuffer(topic) || !Buffer.isBuffer(payload)) return undefined;
-      return {
-        key: messageKeys[i] as string,
-        topic: topic.toString('utf8'),
-        kafkaKey: Buffer.isBuffer(key) ? key : Buffer.alloc(0),
-        payload,
-        createdMs: Buffer.isBuffer(created) ? Number(created.toString()) : 0,
-      };
-    });
+    const conn = this.connection();
+    const out: (StoredMessage | undefined)[] = [];
+    for (let i = 0; i < messageKeys.length; i += CHUNK_MESSAGES) {
+      const chunk = messageKeys.slice(i, i + CHUNK_MESSAGES);
+      const replies = asArray(await runScript(conn, 'fetch', chunk, []));
+      chunk.forEach((key, n) => {
+        const [topic, kafkaKey, payload, created] = asArray(replies[n]);
+        if (!Buffer.isBuffer(topic) || !Buffer.isBuffer(payload)) {
+          out.push(undefined);
+          return;
+        }
+        out.push({
+          key,
+          topic: topic.toString('utf8'),
+          kafkaKey: Buffer.isBuffer(kafkaKey) ? kafkaKey : Buffer.alloc(0),
+          payload,
+          createdMs: Buffer.isBuffer(created) ? Number(created.toString()) : 0,
+        });
+      });
+    }
+    return out;
   }
 
   /** Drops keys from the unsynced set (used for keys whose message no longer exists). */

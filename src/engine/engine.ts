@@ -312,12 +312,19 @@ export class SyncEngine {
           if (first) for (const [db, names] of configured) await this.useStreams(db, names, true);
         } else if (first || this.cfg.stream.autoDiscovery) {
           const t0 = Date.now();
+          // All DBs at once (each has its own connections): connecting 16 DBs and creating their
+          // groups overlaps instead of adding up. The first failure is reported, as before.
+          const perDb = await Promise.allSettled(
+            this.cfg.source.dbSearchRange.map(async (db) => {
+              const names = await (await this.sourceDb(db)).discover(this.cfg.stream.discoveryPatterns);
+              await this.useStreams(db, names, false);
+              return names.length;
+            }),
+          );
           let total = 0;
-          for (const db of this.cfg.source.dbSearchRange) {
-            const src = await this.sourceDb(db);
-            const names = await src.discover(this.cfg.stream.discoveryPatterns);
-            total += names.length;
-            await this.useStreams(db, names, false);
+          for (const r of perDb) {
+            if (r.status === 'rejected') throw r.reason;
+            total += r.value;
           }
           this.log.debug({ streams: total, ms: Date.now() - t0 }, 'discovery cycle');
         }

@@ -44,6 +44,9 @@ export function producerSettings(k: Config['kafka']): KafkaSettings {
     'retry.backoff.max.ms': 2000,
     'reconnect.backoff.max.ms': 5000,
     'socket.keepalive.enable': true,
+    // Nagle holds a small produce request back while an earlier one is unacknowledged: up to a
+    // delayed-ACK period (~40 ms) of latency for nothing; batching is linger.ms's job.
+    'socket.nagle.disable': true,
     dr_cb: true,
   };
 }

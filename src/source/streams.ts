@@ -75,11 +75,14 @@ export class SourceDb {
       this.groupsReady.delete(n);
       this.pendingCursor.delete(n);
     }
-    for (const n of added) {
-      await this.ensureGroup(n);
-      this.streams.add(n);
-      this.pendingCursor.set(n, '0');
-    }
+    // Groups are created pipelined (10,000 new streams: one round trip, not 10,000); streams are
+    // then added in order up to the first failure, as if they had been created one by one.
+    const created = await Promise.allSettled(added.map((n) => this.ensureGroup(n)));
+    created.forEach((r, i) => {
+      if (r.status === 'rejected') throw r.reason;
+      this.streams.add(added[i] as string);
+      this.pendingCursor.set(added[i] as string, '0');
+    });
     return { added, removed };
   }
 

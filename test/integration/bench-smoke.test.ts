@@ -90,3 +90,47 @@ describe('benchmark (quick mode)', () => {
     },
   );
 });
+
+/**
+ * The record value is built from the entry's bytes when it can be (src/source/envelope.ts, a
+ * benchmark-driven change): it must stay byte-identical to JSON.stringify of the envelope object
+ * for every entry, including the ones that take the slow path. Random entries, both paths.
+ */
+describe('the record value of a stream entry', () => {
+  it('is byte for byte JSON.stringify(buildEnvelope(...)) for random entries, short and long, odd and plain', async () => {
+    const { buildEnvelope, envelopeBytes } = await import('../../src/source/envelope.js');
+    const pick = <T>(a: readonly T[]): T => a[Math.floor(Math.random() * a.length)] as T;
+    const odd = ['"', '\\', '\n', '\u0000', 'é', '€', '😀', '\u2028', '\u007f', '__proto__', '1', '0x', ''];
+    const oddBytes = [
+      Buffer.from([0xed, 0xa0, 0x80]),
+      Buffer.from([0xef, 0xbb, 0xbf]),
+      Buffer.from([0xc3]),
+      Buffer.from([0xff]),
+    ];
+    const piece = (): Buffer =>
+      Math.random() < 0.95
+        ? Buffer.from('abcdefgh'.slice(0, 1 + Math.floor(Math.random() * 8)))
+        : Math.random() < 0.5
+          ? Buffer.from(pick(odd))
+          : pick(oddBytes);
+    const field = (long: boolean): Buffer => {
+      const b = Buffer.concat(
+        Array.from({ length: long ? 10 + Math.floor(Math.random() * 300) : Math.floor(Math.random() * 4) }, piece),
+      );
+      const at = Math.floor(Math.random() * 4); // any alignment inside a larger buffer, as socket chunks are
+      const big = Buffer.alloc(b.length + 8);
+      b.copy(big, at);
+      return big.subarray(at, at + b.length);
+    };
+    for (let k = 0; k < 20_000; k += 1) {
+      const long = Math.random() < 0.5;
+      const fields = Array.from({ length: Math.floor(Math.random() * 9) }, () => field(long));
+      const encoding = pick(['utf-8', 'utf8', 'latin1', 'ascii'] as const);
+      const stream = pick(['s', 'device:1:stream', 'é"\\', '\ud800x']);
+      const id = `${k}-0`;
+      const expected = Buffer.from(JSON.stringify(buildEnvelope(stream, k % 16, id, fields, encoding)));
+      const got = envelopeBytes(stream, k % 16, id, fields, encoding);
+      assert.ok(got.equals(expected), `entry ${k}: ${got.toString()} != ${expected.toString()}`);
+    }
+  });
+});
