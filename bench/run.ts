@@ -137,7 +137,12 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   if (has('latency')) {
     for (const rate of opts.rates ?? plan.latencyRates) {
       log(`latency: ${rate} msg/s offered`);
-      report.latency.push(await latency(env, rate, 1000, plan.latencyWarmupMs, plan.latencyMeasureMs));
+      report.latency.push(
+        await latency(env, rate, 1000, plan.latencyWarmupMs, plan.latencyMeasureMs, {
+          overrides: opts.overrides,
+          nodeFlags,
+        }),
+      );
     }
   }
   if (has('recovery')) {

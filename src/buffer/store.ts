@@ -29,8 +29,8 @@ export interface StoredMessage extends OutgoingMessage {
   readonly createdMs: number;
 }
 
-/** 0: newly buffered; 1: was already buffered, unsynced; 2: already synced (in Kafka). */
-export type PutStatus = 0 | 1 | 2;
+/** 0: buffered (new, or written again by a re-read); 2: already synced (in Kafka): not written. */
+export type PutStatus = 0 | 2;
 
 const CHUNK_MESSAGES = 1000;
 /** SCAN COUNT of recovery, and how many of its script calls may be outstanding. */

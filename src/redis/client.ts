@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { createClient, RESP_TYPES } from '@redis/client';
+import { RedisClient, RESP_TYPES } from '@redis/client';
 import type { RedisEndpointConfig } from '../config/config.js';
 import { ConnectionError, errorMessage } from '../errors.js';
 import { backoffMs } from '../util/retry.js';
@@ -31,6 +31,18 @@ export interface ConnectOptions {
   readonly name?: string;
   /** Fail the first connect after this long instead of waiting forever (CLI one-shots). */
   readonly connectTimeoutMs?: number;
+}
+
+/**
+ * Builds node-redis clients from one client class. `createClient(options)` caches the class it
+ * generates (all commands attached) under the whole options object, so every connection with a
+ * different DB or name rebuilt it: ~45 ms of CPU per connection, 1.5 s for the 32 connections of
+ * 16 source DBs (measured). The class depends only on RESP/modules/scripts, fixed here.
+ */
+const makeClient = RedisClient.factory({ RESP: 2 });
+
+export function newRedisClient(options: ReturnType<typeof redisClientOptions>) {
+  return makeClient(options);
 }
 
 export function endpointName(cfg: RedisEndpointConfig, role: string): string {
@@ -71,7 +83,7 @@ export function redisClientOptions(cfg: RedisEndpointConfig, opts: ConnectOption
 
 export async function connectRedis(cfg: RedisEndpointConfig, opts: ConnectOptions): Promise<RedisConnection> {
   const endpoint = endpointName(cfg, opts.role);
-  const client = createClient(redisClientOptions(cfg, opts));
+  const client = newRedisClient(redisClientOptions(cfg, opts));
   const listeners: ((err: Error) => void)[] = [];
   let lastError: unknown;
   client.on('error', (err: unknown) => {
