@@ -28,6 +28,8 @@ export interface Config {
     readonly consumerGroup: string;
     readonly consumerName: string;
     readonly batchSize: number;
+    /** SOURCE_READ_AHEAD_BATCHES: read batches of one DB outstanding at once. */
+    readonly readAheadBatches: number;
     readonly blockMs: number;
     readonly claimIdleMs: number;
     readonly ackMode: 'kafka' | 'target';
@@ -235,6 +237,7 @@ function build(v: Map<string, unknown>): Config {
       consumerGroup: g('SOURCE_CONSUMER_GROUP'),
       consumerName: consumerName === '' ? `${hostname()}-${process.pid}` : consumerName,
       batchSize: g('SOURCE_BATCH_SIZE'),
+      readAheadBatches: g('SOURCE_READ_AHEAD_BATCHES'),
       blockMs: g('SOURCE_BLOCK_MS'),
       claimIdleMs: g('SOURCE_CLAIM_IDLE_MS'),
       ackMode: g('SOURCE_ACK_MODE'),

@@ -129,6 +129,17 @@ export const FIELDS: readonly FieldSpec[] = [
     description: 'Most entries one read returns (across all streams of a DB).',
   }),
   f({
+    env: 'SOURCE_READ_AHEAD_BATCHES',
+    kind: 'int',
+    default: '3',
+    min: 1,
+    max: 64,
+    unit: 'batches',
+    group: 'source',
+    description:
+      'Read batches of one DB in progress at once: the next batch is read and buffered while earlier ones are still being written to the target or produced (order kept). 1 = one at a time. Memory: up to this many SOURCE_BATCH_SIZE batches beyond KAFKA_MAX_IN_FLIGHT_BYTES.',
+  }),
+  f({
     env: 'SOURCE_BLOCK_MS',
     kind: 'int',
     default: '1000',
@@ -443,7 +454,7 @@ export const FIELDS: readonly FieldSpec[] = [
   f({
     env: 'KAFKA_MAX_IN_FLIGHT_BYTES',
     kind: 'int',
-    default: '33554432',
+    default: '16777216',
     min: 1024,
     unit: 'bytes',
     group: 'kafka',

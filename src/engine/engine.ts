@@ -13,6 +13,7 @@
  * in-flight deliveries finish and get acknowledged for up to SYNC_SHUTDOWN_TIMEOUT_MS, then
  * closes; whatever is still undelivered stays unsynced and pending, to be found on restart.
  */
+import { setMaxListeners } from 'node:events';
 import { TargetBuffer, type OutgoingMessage } from '../buffer/store.js';
 import { newMessageId } from '../buffer/key-format.js';
 import type { Config } from '../config/config.js';
@@ -60,6 +61,9 @@ export class SyncEngine {
     opts: { readonly metrics?: EngineMetrics } = {},
   ) {
     this.metrics = opts.metrics ?? noopMetrics;
+    // Every waiting delivery, retry sleep and budget wait listens on these (and stops listening
+    // when done): hundreds at once during an outage are expected, not a leak.
+    setMaxListeners(0, this.stopCtl.signal, this.abandonCtl.signal);
     this.sink = new KafkaSink(cfg.kafka, log);
     this.mapping = {
       topics: new GlobMap(cfg.stream.topicMap),
@@ -155,6 +159,7 @@ export class SyncEngine {
     src: SourceDb,
     entries: readonly SourceEntry[],
     mapping: StreamMapping = this.mapping,
+    after?: Promise<unknown>,
   ): Promise<{ whenDelivered: Promise<void> }> {
     for (const [stream, n] of countBy(entries, (e) => e.stream)) this.metrics.entriesRead(src.db, stream, n);
     const gone = entries.filter((e) => e.fields.length === 0);
@@ -169,6 +174,7 @@ export class SyncEngine {
       ...(conn ? { conn } : {}),
       ackMode: this.cfg.source.ackMode,
       ackSource: (ms) => this.ackEntries(src, ms),
+      ...(after ? { after } : {}),
     });
     return handle ?? { whenDelivered: Promise.resolve() };
   }
@@ -362,8 +368,42 @@ export class SyncEngine {
     if (src.streamNames.length > 0 && !this.readLoops.has(db)) this.readLoops.set(db, this.readLoop(src));
   }
 
+  /**
+   * Reads one DB's streams and submits what it reads. Read-ahead: up to SOURCE_READ_AHEAD_BATCHES
+   * batches are outstanding, so batch N+1 is read, enveloped and written to the target while batch N is
+   * still being written or produced (the target's script time no longer stalls the reader);
+   * each submit produces only after the previous one did (`after`), so order is kept, and the
+   * in-flight budget still bounds what is in flight.
+   */
   private async readLoop(src: SourceDb): Promise<void> {
     const signal = this.stopCtl.signal;
+    const outstanding = new Set<Promise<void>>();
+    let previous: Promise<unknown> = Promise.resolve();
+    try {
+      await this.readBatches(src, signal, (entries) => {
+        const submitted = this.submitEntries(src, entries, this.mapping, previous).then(
+          () => undefined,
+          (err: unknown) => {
+            // Its entries stay pending in the source: read them again (in-flight ones are skipped).
+            src.rereadPending();
+            this.log.error({ db: src.db, err: errorMessage(err) }, 'submitting a read batch failed; re-reading');
+          },
+        );
+        previous = submitted;
+        outstanding.add(submitted);
+        void submitted.finally(() => outstanding.delete(submitted));
+        return outstanding.size >= this.cfg.source.readAheadBatches ? Promise.race(outstanding) : undefined;
+      });
+    } finally {
+      await Promise.allSettled([...outstanding]);
+    }
+  }
+
+  private async readBatches(
+    src: SourceDb,
+    signal: AbortSignal,
+    submit: (entries: SourceEntry[]) => Promise<void> | undefined,
+  ): Promise<void> {
     for (let attempt = 0; !signal.aborted;) {
       let entries: SourceEntry[];
       try {
@@ -386,7 +426,7 @@ export class SyncEngine {
         }
         continue;
       }
-      if (entries.length > 0 && !signal.aborted) await this.submitEntries(src, entries);
+      if (entries.length > 0 && !signal.aborted) await submit(entries);
     }
   }
 

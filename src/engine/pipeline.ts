@@ -12,7 +12,8 @@
  *     `submit` waits for room, so readers slow down instead of memory growing.
  *  5. A message Kafka can never take (too large) goes to the dead-letter stream with its reason,
  *     and only then is it acknowledged: it never blocks the others and is never silently lost.
- *  6. Batches submitted by one caller are produced in submission order (per-device order).
+ *  6. Batches submitted by one caller are produced in submission order (per-device order): one
+ *     at a time, or chained with `after` when the caller keeps several outstanding.
  */
 import { DeadLetters } from '../buffer/dead-letters.js';
 import type { TargetBuffer, OutgoingMessage } from '../buffer/store.js';
@@ -33,6 +34,12 @@ export interface SubmitOptions<M extends OutgoingMessage> {
   readonly ackSource?: (messages: readonly M[]) => Promise<void>;
   /** When to call ackSource: after the target write ('target') or after Kafka's ack ('kafka'). */
   readonly ackMode?: 'kafka' | 'target';
+  /**
+   * Produce only after this settles: the caller's previous `submit`. A caller with several
+   * submits outstanding (read-ahead) keeps its produce order = its submit order this way, while
+   * the buffer writes and reads of later batches overlap the earlier ones. Must not reject.
+   */
+  readonly after?: Promise<unknown>;
 }
 
 /** A delivery in progress: settles once every message is delivered or dead-lettered (or abandoned). */
@@ -139,6 +146,7 @@ export class Pipeline {
       return { whenDelivered: Promise.resolve() };
     }
     const afterDelivery = opts.ackMode === 'target' ? undefined : opts.ackSource;
+    if (opts.after) await opts.after;
     return this.deliver(toSend, afterDelivery, bufferedAtMs, true);
   }
 

@@ -135,6 +135,11 @@ export class SourceDb {
     ]);
   }
 
+  /** Makes the next reads start with this consumer's own pending entries again (after a failure). */
+  rereadPending(): void {
+    for (const n of this.streams) this.pendingCursor.set(n, '0');
+  }
+
   /** Claims entries idle longer than `minIdleMs` in other consumers (crashed instances). */
   async claim(stream: string, minIdleMs: number, count: number): Promise<SourceEntry[]> {
     const out: SourceEntry[] = [];
