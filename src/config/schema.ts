@@ -137,7 +137,7 @@ export const FIELDS: readonly FieldSpec[] = [
     unit: 'batches',
     group: 'source',
     description:
-      'Read batches of one DB in progress at once: the next batch is read and buffered while earlier ones are still being written to the target or produced (order kept). 1 = one at a time. Memory: up to this many SOURCE_BATCH_SIZE batches beyond KAFKA_MAX_IN_FLIGHT_BYTES.',
+      'Read batches of one DB in progress at once: the next batch is read and buffered while earlier ones are still being written to the target or produced (order kept). 1 = one at a time. Read-ahead also pauses while the waiting batches hold KAFKA_MAX_IN_FLIGHT_BYTES of entry data (memory).',
   }),
   f({
     env: 'SOURCE_BLOCK_MS',
@@ -454,7 +454,7 @@ export const FIELDS: readonly FieldSpec[] = [
   f({
     env: 'KAFKA_MAX_IN_FLIGHT_BYTES',
     kind: 'int',
-    default: '16777216',
+    default: '8388608',
     min: 1024,
     unit: 'bytes',
     group: 'kafka',

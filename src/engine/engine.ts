@@ -372,15 +372,19 @@ export class SyncEngine {
    * Reads one DB's streams and submits what it reads. Read-ahead: up to SOURCE_READ_AHEAD_BATCHES
    * batches are outstanding, so batch N+1 is read, enveloped and written to the target while batch N is
    * still being written or produced (the target's script time no longer stalls the reader);
-   * each submit produces only after the previous one did (`after`), so order is kept, and the
-   * in-flight budget still bounds what is in flight.
+   * each submit produces only after the previous one did (`after`), so order is kept. Read-ahead
+   * also stops while the batches waiting hold KAFKA_MAX_IN_FLIGHT_BYTES of entry data, so with
+   * large messages memory stays near twice that budget, not SOURCE_READ_AHEAD_BATCHES full batches.
    */
   private async readLoop(src: SourceDb): Promise<void> {
     const signal = this.stopCtl.signal;
-    const outstanding = new Set<Promise<void>>();
+    const outstanding = new Map<Promise<void>, number>(); // submit -> bytes read
+    let outstandingBytes = 0;
     let previous: Promise<unknown> = Promise.resolve();
     try {
       await this.readBatches(src, signal, (entries) => {
+        let bytes = 0;
+        for (const e of entries) for (const f of e.fields) bytes += f.length;
         const submitted = this.submitEntries(src, entries, this.mapping, previous).then(
           () => undefined,
           (err: unknown) => {
@@ -390,12 +394,19 @@ export class SyncEngine {
           },
         );
         previous = submitted;
-        outstanding.add(submitted);
-        void submitted.finally(() => outstanding.delete(submitted));
-        return outstanding.size >= this.cfg.source.readAheadBatches ? Promise.race(outstanding) : undefined;
+        outstanding.set(submitted, bytes);
+        outstandingBytes += bytes;
+        void submitted.finally(() => {
+          outstanding.delete(submitted);
+          outstandingBytes -= bytes;
+        });
+        // Read ahead while few batches and few bytes wait (large messages: less read-ahead).
+        const full =
+          outstanding.size >= this.cfg.source.readAheadBatches || outstandingBytes >= this.cfg.kafka.maxInFlightBytes;
+        return full ? Promise.race(outstanding.keys()) : undefined;
       });
     } finally {
-      await Promise.allSettled([...outstanding]);
+      await Promise.allSettled([...outstanding.keys()]);
     }
   }
 

@@ -22,9 +22,6 @@
  * reconnect (node-redis emits `ready` after its resubscribe commands were confirmed), so a
  * snapshot started from it misses nothing that happened while disconnected.
  */
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { createClient, ErrorReply } from '@redis/client';
 import type { RedisEndpointConfig } from '../config/config.js';
 import { ConnectionError, errorMessage, SyncError } from '../errors.js';
@@ -38,6 +35,7 @@ import {
   type RedisConnection,
   type Reply,
 } from '../redis/client.js';
+import { LuaScript } from '../redis/lua-script.js';
 import type { KeyRead } from './key-envelope.js';
 
 export const NOTIFY_SETTING = 'notify-keyspace-events';
@@ -190,15 +188,7 @@ export async function scanPage(
   return { cursor: asText(reply[0]), keys: asArray(reply[1]).map(asBuffer) };
 }
 
-let script: { body: string; sha: string } | undefined;
-
-function readKeysScript(): { body: string; sha: string } {
-  if (!script) {
-    const body = readFileSync(fileURLToPath(new URL('./scripts/read_keys.lua', import.meta.url)), 'utf8');
-    script = { body, sha: createHash('sha1').update(body).digest('hex') };
-  }
-  return script;
-}
+const READ_KEYS = new LuaScript(new URL('./scripts/read_keys.lua', import.meta.url));
 
 /**
  * Reads type, TTL and value of each key (read_keys.lua, one call; each key atomic), with values
@@ -210,15 +200,7 @@ export async function readKeys(
   maxValueBytes: number,
 ): Promise<KeyRead[]> {
   if (keys.length === 0) return [];
-  const { body, sha } = readKeysScript();
-  const tail = [String(keys.length), ...keys, String(maxValueBytes)];
-  let reply: Reply;
-  try {
-    reply = await conn.send(['EVALSHA', sha, ...tail]);
-  } catch (err) {
-    if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err;
-    reply = await conn.send(['EVAL', body, ...tail]);
-  }
+  const reply = await READ_KEYS.run(conn, keys, [String(maxValueBytes)]);
   return asArray(reply).map(parseRead);
 }
 

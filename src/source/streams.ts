@@ -10,7 +10,10 @@
  */
 import type { Config } from '../config/config.js';
 import { asArray, asBuffer, type RedisConnection, type Reply } from '../redis/client.js';
+import { LuaScript } from '../redis/lua-script.js';
 import { GlobMap } from '../util/glob.js';
+
+const ACK_ENTRIES = new LuaScript(new URL('./scripts/ack_entries.lua', import.meta.url));
 
 export interface SourceEntry {
   readonly db: number;
@@ -179,20 +182,29 @@ export class SourceDb {
     }
   }
 
-  /** XACK (and XDEL when configured) the given entries, one command per stream, pipelined. */
+  /**
+   * XACK (and XDEL when configured) the given entries: one script call for all their streams
+   * (ack_entries.lua), not two commands per stream.
+   */
   async ack(entries: readonly { stream: string; id: string }[]): Promise<void> {
+    if (entries.length === 0) return;
     const byStream = new Map<string, string[]>();
     for (const e of entries) {
       let ids = byStream.get(e.stream);
       if (!ids) byStream.set(e.stream, (ids = []));
       ids.push(e.id);
     }
-    const ops: Promise<Reply>[] = [];
-    for (const [stream, ids] of byStream) {
-      ops.push(this.commands.send(['XACK', stream, this.cfg.consumerGroup, ...ids]));
-      if (this.cfg.deleteAfterAck) ops.push(this.commands.send(['XDEL', stream, ...ids]));
+    const counts: string[] = [];
+    const ids: string[] = [];
+    for (const list of byStream.values()) {
+      counts.push(String(list.length));
+      for (const id of list) ids.push(id);
     }
-    await Promise.all(ops);
+    await ACK_ENTRIES.run(
+      this.commands,
+      [...byStream.keys()],
+      [this.cfg.consumerGroup, this.cfg.deleteAfterAck ? '1' : '0', ...counts, ...ids],
+    );
   }
 
   /**

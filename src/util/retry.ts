@@ -41,10 +41,7 @@ export class Budget {
   async acquire(bytes: number, signal?: AbortSignal): Promise<boolean> {
     while (!this.fits(bytes)) {
       if (signal?.aborted) return false;
-      await new Promise<void>((resolve) => {
-        this.waiters.push(resolve);
-        signal?.addEventListener('abort', () => resolve(), { once: true });
-      });
+      await this.nextRelease(signal);
     }
     this.usedItems += 1;
     this.usedBytes += bytes;
@@ -66,12 +63,22 @@ export class Budget {
 
   /** Resolves when nothing is in use. */
   async drained(signal?: AbortSignal): Promise<void> {
-    while (this.usedItems > 0 && !signal?.aborted) {
-      await new Promise<void>((resolve) => {
-        this.waiters.push(resolve);
-        signal?.addEventListener('abort', () => resolve(), { once: true });
-      });
-    }
+    while (this.usedItems > 0 && !signal?.aborted) await this.nextRelease(signal);
+  }
+
+  /**
+   * Resolves at the next release or when `signal` aborts. Its abort listener is removed either
+   * way: a waiter per batch over days of running must not pile up listeners on the stop signal.
+   */
+  private nextRelease(signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      this.waiters.push(done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
   }
 
   private fits(bytes: number): boolean {

@@ -1,0 +1,33 @@
+import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
+import { describe, test } from 'node:test';
+import { Budget } from '../../src/util/retry.js';
+
+describe('in-flight budget', () => {
+  test('makes a caller wait until a release frees room, and leaves no listener on the stop signal', async () => {
+    const budget = new Budget(2, 1000);
+    const stop = new AbortController();
+    assert.equal(await budget.acquire(600, stop.signal), true);
+    let admitted = false;
+    const waiting = budget.acquire(600, stop.signal).then((ok) => (admitted = ok));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(admitted, false, '600 + 600 bytes exceed the 1000-byte budget');
+    assert.equal(getEventListeners(stop.signal, 'abort').length, 1);
+    budget.release(600);
+    await waiting;
+    assert.equal(admitted, true);
+    assert.equal(budget.bytes, 600);
+    // A waiter per batch over days of running must not pile up listeners on the stop signal.
+    assert.equal(getEventListeners(stop.signal, 'abort').length, 0);
+  });
+
+  test('gives up waiting when the signal aborts, and admits an oversized item when idle', async () => {
+    const budget = new Budget(1, 1000);
+    const stop = new AbortController();
+    assert.equal(await budget.acquire(5000, stop.signal), true, 'oversized but nothing in flight');
+    const waiting = budget.acquire(10, stop.signal);
+    stop.abort();
+    assert.equal(await waiting, false);
+    assert.equal(budget.items, 1);
+  });
+});
