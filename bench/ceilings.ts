@@ -16,10 +16,14 @@ import Kafka from '@confluentinc/kafka-javascript';
 import type { LibrdKafkaError } from '@confluentinc/kafka-javascript';
 import { producerSettings } from '../src/sink/kafka-config.js';
 import type { SinkMessage } from '../src/sink/producer.js';
+import { TargetBuffer, type OutgoingMessage } from '../src/buffer/store.js';
+import { streamMessage, type StreamMapping } from '../src/engine/messages.js';
 import { SourceDb } from '../src/source/streams.js';
+import { GlobMap } from '../src/util/glob.js';
 import {
   benchConfig,
   deleteTopics,
+  entryFields,
   payloadPool,
   prefill,
   rawTarget,
@@ -133,6 +137,13 @@ export interface RedisCeiling {
   xreadgroupPerSec: number;
   /** The service's read path: SourceDb.read through node-redis, parsed into entries. */
   serviceReadPerSec: number;
+  /**
+   * The service's target-buffer path alone: the entries as messages (envelope, key) written with
+   * TargetBuffer.put and then marked with markSynced, SOURCE_BATCH_SIZE per call, one call at a
+   * time: what the buffer step can move with nothing else running. CPU of the target Redis.
+   */
+  targetBufferPerSec: number;
+  targetCpuPerMillion: number;
 }
 
 export async function redisCeiling(env: BenchEnv, size: number, count: number): Promise<RedisCeiling> {
@@ -160,10 +171,56 @@ export async function redisCeiling(env: BenchEnv, size: number, count: number): 
     }
     const seconds = (performance.now() - t0) / 1000;
     if (got !== count) throw new Error(`service read path read ${got} of ${count} entries (group ${group})`);
-    return { size, entries: count, xaddPerSec, xreadgroupPerSec, serviceReadPerSec: count / seconds };
+    const buffer = await targetBufferRate(env, stream, count, pool, batch);
+    return { size, entries: count, xaddPerSec, xreadgroupPerSec, serviceReadPerSec: count / seconds, ...buffer };
   } finally {
     await commands.send(['DEL', stream]);
     await commands.close();
     await reads.close();
+  }
+}
+
+async function targetBufferRate(
+  env: BenchEnv,
+  stream: string,
+  count: number,
+  pool: readonly Buffer[],
+  batch: number,
+): Promise<{ targetBufferPerSec: number; targetCpuPerMillion: number }> {
+  const conn = await redisOf(env, 'target');
+  const cfg = benchConfig(env);
+  const buffer = new TargetBuffer([conn], cfg.target);
+  const mapping: StreamMapping = {
+    topics: new GlobMap<string>([]),
+    defaultTopic: 'bench-buffer',
+    keyField: cfg.kafka.keyField,
+    encoding: cfg.source.encoding,
+  };
+  try {
+    const base = Date.now();
+    const make = (n: number): OutgoingMessage =>
+      streamMessage(
+        { db: 0, stream, id: `${base}-${n}`, fields: entryFields(n, pool).map((f) => Buffer.from(f)) },
+        buffer.keys,
+        mapping,
+      );
+    const cpu0 = stackCpu();
+    const t0 = performance.now();
+    for (let i = 0; i < count; i += batch) {
+      const messages = Array.from({ length: Math.min(batch, count - i) }, (_, j) => make(i + j));
+      await buffer.put(messages, conn);
+      await buffer.markSynced(
+        messages.map((m) => m.key),
+        conn,
+      );
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    return {
+      targetBufferPerSec: count / seconds,
+      targetCpuPerMillion: stackCpuPerMillion(cpu0, stackCpu(), count).target,
+    };
+  } finally {
+    await conn.send(['FLUSHALL']);
+    await conn.close();
   }
 }

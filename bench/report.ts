@@ -52,6 +52,7 @@ export function formatReport(r: BenchReport): string {
       `| Redis server: XADD, pipelined 1000/write | ${size(c.size)} | | ${int(c.entries)} | ${int(c.xaddPerSec)} | | | |`,
       `| Redis server: XREADGROUP COUNT 1000, one at a time | ${size(c.size)} | | ${int(c.entries)} | ${int(c.xreadgroupPerSec)} | | | |`,
       `| Redis via the service's read path (node-redis, SourceDb.read) | ${size(c.size)} | | ${int(c.entries)} | ${int(c.serviceReadPerSec)} | | | |`,
+      `| target Redis via the service's buffer path alone (put_batch + mark_synced, one call at a time; CPU: target Redis) | ${size(c.size)} | | ${int(c.entries)} | ${int(c.targetBufferPerSec)} | | ${dec(c.targetCpuPerMillion, 1)} | |`,
     ]),
     '',
     '| drain (source -> target -> Kafka -> XACK+XDEL) | streams | messages | drain (msg/s) | ceiling (msg/s) | ratio | seconds | peak RSS (MB) | CPU s / 1M msgs: service | broker | source Redis | target Redis | source cmds/msg | target cmds/msg | load (1 min) |',
