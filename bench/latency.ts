@@ -31,6 +31,8 @@ const SEQ = /"seq":"(\d+)"/;
 const TS = /"ts":"(\d+)"/;
 
 export interface LatencyResult {
+  /** 'floor': raw producer -> consumer with no service (latency-floor.ts); default the service. */
+  kind?: 'service' | 'floor';
   ratePerSec: number;
   size: number;
   measured: number;
@@ -148,7 +150,7 @@ export async function latency(
   }
 }
 
-async function createTopic(env: BenchEnv, topic: string): Promise<void> {
+export async function createTopic(env: BenchEnv, topic: string): Promise<void> {
   const admin = Kafka.AdminClient.create({
     'bootstrap.servers': env.stack['KAFKA_BOOTSTRAP_SERVERS'] as string,
     'client.id': 'rks-bench-admin',

@@ -69,7 +69,7 @@ export function formatReport(r: BenchReport): string {
       '|---|---|---|---|---|---|---|---|---|---|---|',
       ...r.latency.map(
         (l) =>
-          `| 1 stream | ${size(l.size)} | ${int(l.ratePerSec)} | ${int(l.achievedRate)} | ${int(l.measured)} | ${int(l.received)} | ${int(l.p50)} | ${int(l.p99)} | ${int(l.p999)} | ${int(l.max)} | ${dec(l.load)} |`,
+          `| ${l.kind === 'floor' ? 'floor: raw producer -> consumer, no Redis, no service' : '1 stream'} | ${size(l.size)} | ${int(l.ratePerSec)} | ${int(l.achievedRate)} | ${int(l.measured)} | ${int(l.received)} | ${int(l.p50)} | ${int(l.p99)} | ${int(l.p999)} | ${int(l.max)} | ${dec(l.load)} |`,
       ),
     );
   }

@@ -90,6 +90,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   const { producerCeiling, redisCeiling } = await import('./ceilings.js');
   const { drain } = await import('./drain.js');
   const { latency } = await import('./latency.js');
+  const { latencyFloor } = await import('./latency-floor.js');
   const { recovery, discovery } = await import('./startup.js');
   const { buildDaemon, useDaemon } = await import('./daemon.js');
   const { log, machine } = await import('./common.js');
@@ -135,6 +136,9 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
     }
   }
   if (has('latency')) {
+    const floorRate = (opts.rates ?? plan.latencyRates)[0] ?? 5000;
+    log(`latency floor: raw producer -> consumer at ${floorRate} msg/s`);
+    report.latency.push(await latencyFloor(env, floorRate, 1000, plan.latencyWarmupMs, plan.latencyMeasureMs));
     for (const rate of opts.rates ?? plan.latencyRates) {
       log(`latency: ${rate} msg/s offered`);
       report.latency.push(

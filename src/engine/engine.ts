@@ -385,7 +385,8 @@ export class SyncEngine {
       await this.readBatches(src, signal, (entries) => {
         let bytes = 0;
         for (const e of entries) for (const f of e.fields) bytes += f.length;
-        const submitted = this.submitEntries(src, entries, this.mapping, previous).then(
+        const after = previous;
+        const submitted = this.submitEntries(src, entries, this.mapping, after).then(
           () => undefined,
           (err: unknown) => {
             // Its entries stay pending in the source: read them again (in-flight ones are skipped).
@@ -393,7 +394,9 @@ export class SyncEngine {
             this.log.error({ db: src.db, err: errorMessage(err) }, 'submitting a read batch failed; re-reading');
           },
         );
-        previous = submitted;
+        // Settled once this batch AND every earlier one produced (or gave up): a batch that
+        // returns early (target mode, Kafka down) must not let the next overtake the one before.
+        previous = Promise.all([after, submitted]);
         outstanding.set(submitted, bytes);
         outstandingBytes += bytes;
         void submitted.finally(() => {

@@ -81,8 +81,12 @@ describe('benchmark (quick mode)', () => {
       }
       assert.equal(report.producer.length, 3);
       assert.deepEqual(
-        report.latency.map((l) => l.ratePerSec),
-        [5000, 20_000],
+        report.latency.map((l) => [l.kind ?? 'service', l.ratePerSec]),
+        [
+          ['floor', 5000],
+          ['service', 5000],
+          ['service', 20_000],
+        ],
       );
       for (const l of report.latency) assert.ok(l.received > 0 && Number.isFinite(l.p99), `latency at ${l.ratePerSec}`);
       assert.equal(report.recovery?.recovered, report.recovery?.keys, 'recovery found every unsynced key');

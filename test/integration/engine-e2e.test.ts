@@ -48,6 +48,9 @@ describe('end to end through the daemon loops', () => {
       KAFKA_TOPIC: `unused-${id}`,
       SOURCE_BLOCK_MS: '100',
       SOURCE_CONSUMER_NAME: `c-${id}`,
+      // Many small batches with several in progress at once: order must hold across them.
+      SOURCE_BATCH_SIZE: '200',
+      SOURCE_READ_AHEAD_BATCHES: '4',
     });
     const engine = new SyncEngine(cfg, silentLogger);
     await engine.start();
