@@ -146,7 +146,16 @@ export class Pipeline {
       return { whenDelivered: Promise.resolve() };
     }
     const afterDelivery = opts.ackMode === 'target' ? undefined : opts.ackSource;
-    if (opts.after) await opts.after;
+    if (opts.after) {
+      await opts.after;
+      if (this.signals.stop.aborted) {
+        // Stopping: an earlier batch of this caller may have been left unproduced (it is re-read
+        // after the restart); producing this one now would overtake it. It stays buffered and
+        // pending in the source, to be found again the same way.
+        for (const m of toSend) this.inFlight.delete(m.key);
+        return undefined;
+      }
+    }
     return this.deliver(toSend, afterDelivery, bufferedAtMs, true);
   }
 
@@ -178,7 +187,8 @@ export class Pipeline {
     });
     this.deliveries.add(p);
     this.started.set(p, { since: Date.now(), count: messages.length, topic: messages[0]?.topic ?? '', warned: false });
-    // settle() produced synchronously above, in submission order; it awaits the reports.
+    // settle() produced synchronously above, in submission order (or, before the first Kafka
+    // connection, queued for it in that order); it awaits the reports.
     return { whenDelivered: p, tally };
   }
 
@@ -196,6 +206,10 @@ export class Pipeline {
     tally: { delivered: number },
   ): Promise<void> {
     let pending: readonly M[] = messages;
+    // Before Kafka's first connection there is no producer: a batch sent now would fail, wait a
+    // backoff, and be overtaken by the batches produced once connected (out of order). Wait for
+    // it instead; waiters resume in the order they came, so batches are produced in order.
+    if (!this.sink.canProduce) await this.sink.producible(this.signals.stop);
     let firstSend = this.produce(pending);
     for (let attempt = 0; pending.length > 0; attempt += 1) {
       const outcomes = await firstSend;

@@ -52,6 +52,8 @@ export class KafkaSink {
   private connected = false;
   private lastError: string | undefined;
   private closed = false;
+  /** Callers of `producible` waiting for the first connection. */
+  private producibleWaiters: (() => void)[] = [];
   private healthTimer: NodeJS.Timeout | undefined;
   private readonly outstanding = new Set<PendingBatch>();
   /** Since when a TCP probe of the bootstrap servers succeeds while the producer is disconnected. */
@@ -68,6 +70,22 @@ export class KafkaSink {
   /** A producer exists (it queues while brokers are down); false before the first connection. */
   get canProduce(): boolean {
     return this.producer !== undefined;
+  }
+
+  /**
+   * Resolves once a producer exists (the first connection succeeded; later outages only queue in
+   * librdkafka, in order), or when `signal` aborts. Waiters resume in the order they came.
+   */
+  producible(signal: AbortSignal): Promise<void> {
+    if (this.producer || signal.aborted) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      this.producibleWaiters.push(done);
+      signal.addEventListener('abort', done, { once: true });
+    });
   }
 
   get isConnected(): boolean {
@@ -124,6 +142,9 @@ export class KafkaSink {
         producer.setPollInBackground(true);
         this.producer = producer;
         this.connected = true;
+        const waiters = this.producibleWaiters;
+        this.producibleWaiters = [];
+        for (const w of waiters) w();
         this.lastError = undefined;
         this.log.info({ endpoint: this.endpoint }, 'connected to Kafka');
         this.startHealthCheck(producer);

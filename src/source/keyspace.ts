@@ -22,7 +22,7 @@
  * reconnect (node-redis emits `ready` after its resubscribe commands were confirmed), so a
  * snapshot started from it misses nothing that happened while disconnected.
  */
-import { createClient, ErrorReply } from '@redis/client';
+import { ErrorReply } from '@redis/client';
 import type { RedisEndpointConfig } from '../config/config.js';
 import { ConnectionError, errorMessage, SyncError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
@@ -31,6 +31,7 @@ import {
   asBuffer,
   asText,
   endpointName,
+  newRedisClient,
   redisClientOptions,
   type RedisConnection,
   type Reply,
@@ -107,7 +108,7 @@ export interface SubscriberHandlers {
 }
 
 function subscriberClient(cfg: RedisEndpointConfig, name: string) {
-  return createClient(redisClientOptions(cfg, { role: 'source', db: 0, name }));
+  return newRedisClient(redisClientOptions(cfg, { role: 'source', db: 0, name }));
 }
 
 /** One connection PSUBSCRIBEd to `__keyspace@<db>__:*` for each DB; reconnects forever. */

@@ -25,6 +25,10 @@ describe('chaos (CI load)', () => {
       assert.equal(r.delivered, r.written, `scenario ${r.id} delivered everything`);
       assert.ok(r.written > 0, `scenario ${r.id} wrote load`);
     }
+    // A graceful stop must not reorder: batches read ahead but not produced when the stop came
+    // stay pending, and no later batch may overtake them (src/engine/pipeline.ts, `after`).
+    const graceful = summary.results.find((r) => r.id === 'h');
+    assert.equal(graceful?.orderViolations, 0, 'per-device order kept through a SIGTERM during load');
     const oom = summary.results.find((r) => r.id === 'i');
     assert.ok(
       oom?.notes.includes('service reported the full buffer'),
