@@ -88,6 +88,29 @@ export function stackCpuPerMillion(a: StackCpu, b: StackCpu, messages: number): 
   return { kafka: per(a.kafka, b.kafka), source: per(a.source, b.source), target: per(a.target, b.target) };
 }
 
+/**
+ * The variables of a bench service: the sandbox's endpoints, DB 0 only, streams matching
+ * `pattern`, records to `topic`, no HTTP server; `overrides` (`--set`) last.
+ */
+export function serviceEnv(
+  stack: Record<string, string>,
+  runId: string,
+  pattern: string,
+  topic: string,
+  overrides: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    ...stack,
+    SOURCE_REDIS_DB_SEARCH_RANGE: '0',
+    STREAM_DISCOVERY_PATTERNS: pattern,
+    SOURCE_CONSUMER_NAME: `bench-${runId}`,
+    KAFKA_TOPIC: topic,
+    HTTP_ADDRESS: 'off',
+    LOG_LEVEL: 'info',
+    ...overrides,
+  };
+}
+
 export class Daemon {
   private child: ChildProcess | undefined;
   private out = '';

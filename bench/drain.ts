@@ -24,7 +24,7 @@ import {
   streamNames,
   type BenchEnv,
 } from './common.js';
-import { Daemon, stackCpu, stackCpuPerMillion, type StackCpu } from './daemon.js';
+import { Daemon, serviceEnv, stackCpu, stackCpuPerMillion, type StackCpu } from './daemon.js';
 
 export interface DrainCase {
   size: number;
@@ -69,16 +69,7 @@ export async function drain(env: BenchEnv, c: DrainCase, opts: DrainOptions = {}
     const xadd = await prefill(env, streams, c.messages, payloadPool(c.size));
     log(`${label}: prefilled ${c.messages} entries in ${c.streams} streams (${Math.round(xadd)} XADD/s)`);
     const daemon = new Daemon(
-      {
-        ...env.stack,
-        SOURCE_REDIS_DB_SEARCH_RANGE: '0',
-        STREAM_DISCOVERY_PATTERNS: `bench-${env.runId}-${label}-*-stream`,
-        SOURCE_CONSUMER_NAME: `bench-${env.runId}`,
-        KAFKA_TOPIC: topic,
-        HTTP_ADDRESS: 'off',
-        LOG_LEVEL: 'info',
-        ...opts.overrides,
-      },
+      serviceEnv(env.stack, env.runId, `bench-${env.runId}-${label}-*-stream`, topic, opts.overrides),
       opts.nodeFlags,
       opts.logDir ? join(opts.logDir, `${label}.log`) : undefined,
     );

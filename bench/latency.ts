@@ -1,11 +1,10 @@
 /**
- * Steady-state latency: entries are XADDed into one source stream at a fixed offered rate, each
- * carrying its XADD wall time in the field `ts`; the real service process moves them; a Kafka
- * consumer in this process (partitions assigned directly, no group join) computes
- * `receive time - ts` per record. Same machine, same clock. The first `warmupMs` of records are
- * left out; the generator (a raw pipelined socket, so the client is never the bottleneck) paces
- * itself every 2 ms and sends what the rate owes by then, so a stalled event loop shows up as
- * latency, not as a lower rate.
+ * Steady-state latency: entries are XADDed into one source stream at a fixed offered rate (their
+ * field `ts` is the XADD wall time, `seq` their number); the real service process moves them; a
+ * Kafka consumer in this process computes `receive time - send time` per record (measureLatency,
+ * shared with the floor in latency-floor.ts). Same machine, same clock. The first `warmupMs` of
+ * records are left out; the generator is a raw pipelined socket, so the client is never the
+ * bottleneck.
  */
 import Kafka from '@confluentinc/kafka-javascript';
 import type { Message } from '@confluentinc/kafka-javascript';
@@ -24,11 +23,10 @@ import {
   streamNames,
   type BenchEnv,
 } from './common.js';
-import { Daemon } from './daemon.js';
+import { Daemon, serviceEnv } from './daemon.js';
 import { RawConnection, type Arg } from './resp.js';
 
 const SEQ = /"seq":"(\d+)"/;
-const TS = /"ts":"(\d+)"/;
 
 export interface LatencyResult {
   /** 'floor': raw producer -> consumer with no service (latency-floor.ts); default the service. */
@@ -64,23 +62,69 @@ export async function latency(
   // The topic and the stream exist before anyone waits on them.
   await source.send(['XGROUP', 'CREATE', stream, cfg.source.consumerGroup, '0', 'MKSTREAM']);
   await createTopic(env, topic);
-  const daemon = new Daemon(
-    {
-      ...env.stack,
-      SOURCE_REDIS_DB_SEARCH_RANGE: '0',
-      STREAM_DISCOVERY_PATTERNS: stream,
-      SOURCE_CONSUMER_NAME: `bench-${env.runId}`,
-      KAFKA_TOPIC: topic,
-      HTTP_ADDRESS: 'off',
-      LOG_LEVEL: 'info',
-      ...opts.overrides,
-    },
-    opts.nodeFlags,
-  );
+  const daemon = new Daemon(serviceEnv(env.stack, env.runId, stream, topic, opts.overrides), opts.nodeFlags);
+  try {
+    await daemon.start();
+    const result = await measureLatency(
+      env,
+      topic,
+      { ratePerSec, size, warmupMs, measureMs },
+      {
+        send: async (first, count, now) => {
+          const cmds: Arg[][] = [];
+          for (let n = first; n < first + count; n += 1) cmds.push(['XADD', stream, '*', ...entryFields(n, pool, now)]);
+          await writer.write(cmds);
+        },
+        flush: () => writer.waitReplies(writer.written),
+      },
+    );
+    if (result.received < result.measured) {
+      log(
+        `latency ${ratePerSec}/s: ${result.received} of ${result.measured} records arrived; daemon log:\n${daemon.output.slice(-1500)}`,
+      );
+    }
+    return result;
+  } finally {
+    await daemon.stop();
+    await source.close();
+    writer.close();
+    await deleteTopics(env, [topic]);
+    await flushSandbox(env);
+  }
+}
+
+export interface LatencyPlan {
+  ratePerSec: number;
+  size: number;
+  warmupMs: number;
+  measureMs: number;
+}
+
+/**
+ * The measuring loop both latency phases share. A consumer of `topic` in this process (partitions
+ * assigned directly, no group join) starts first; then every 2 ms `send(first, count, now)` sends
+ * the records the rate owes by `now`, numbered by the `seq` field of their envelope. Each record
+ * sent after the warm-up gives `receive time - send time`. A stalled event loop shows up as
+ * latency, not as a lower rate.
+ */
+export async function measureLatency(
+  env: BenchEnv,
+  topic: string,
+  plan: LatencyPlan,
+  io: {
+    send: (first: number, count: number, now: number) => Promise<void> | void;
+    /** Called after the last send (e.g. wait for the writes' replies). */
+    flush?: () => Promise<void>;
+  },
+  kind: 'service' | 'floor' = 'service',
+): Promise<LatencyResult> {
+  const { ratePerSec, warmupMs, measureMs } = plan;
+  const total = Math.ceil(((warmupMs + measureMs) / 1000) * ratePerSec);
+  const sentAt = new Float64Array(total);
   const consumer = new Kafka.KafkaConsumer(
     {
       'bootstrap.servers': env.stack['KAFKA_BOOTSTRAP_SERVERS'] as string,
-      'group.id': `bench-${env.runId}-${label}`,
+      'group.id': topic,
       'enable.auto.commit': false,
       'fetch.wait.max.ms': 100,
     },
@@ -89,48 +133,42 @@ export async function latency(
   const samples: number[] = [];
   let firstMeasured = Number.POSITIVE_INFINITY;
   try {
-    await daemon.start();
     await new Promise<void>((resolve, reject) =>
       consumer.connect({ timeout: 20_000 }, (err) => (err ? reject(err) : resolve())),
     );
     consumer.assign([0, 1, 2].map((partition) => ({ topic, partition, offset: 0 })));
     consumer.on('data', (m: Message) => {
       const now = Date.now();
-      // The envelope is the service's plain JSON ({"stream":..,"fields":{"device_id":..,"seq":..,
-      // "ts":..,"data":..}}): the two numbers are read from its head, not JSON.parse'd, so this
-      // process takes less of the CPU it shares with the service being measured.
-      const head = m.value ? m.value.toString('latin1', 0, 200) : '';
-      const seq = Number(SEQ.exec(head)?.[1]);
-      if (seq >= firstMeasured) samples.push(now - Number(TS.exec(head)?.[1]));
+      // `seq` is read from the head of the envelope ({"stream":..,"fields":{"device_id":..,
+      // "seq":..), not JSON.parse'd: this process shares the CPU with what it measures.
+      const seq = Number(SEQ.exec(m.value ? m.value.toString('latin1', 0, 200) : '')?.[1]);
+      if (seq >= firstMeasured && seq < total) samples.push(now - (sentAt[seq] as number));
     });
     consumer.consume();
     const load0 = load1();
     const t0 = Date.now();
     let sent = 0;
     const until = t0 + warmupMs + measureMs;
-    while (Date.now() < until) {
+    while (Date.now() < until && sent < total) {
       const now = Date.now();
       if (now >= t0 + warmupMs && firstMeasured === Number.POSITIVE_INFINITY) firstMeasured = sent;
-      const owed = Math.floor(((now - t0) / 1000) * ratePerSec) - sent;
-      const cmds: Arg[][] = [];
-      for (let i = 0; i < owed; i += 1) cmds.push(['XADD', stream, '*', ...entryFields(sent + i, pool, now)]);
-      sent += owed;
-      if (cmds.length > 0) await writer.write(cmds);
+      const owed = Math.min(total, Math.floor(((now - t0) / 1000) * ratePerSec)) - sent;
+      if (owed > 0) {
+        sentAt.fill(now, sent, sent + owed);
+        await io.send(sent, owed, now);
+        sent += owed;
+      }
       await sleep(2);
     }
-    await writer.waitReplies(writer.written);
+    await io.flush?.();
     const measured = sent - firstMeasured;
     const deadline = Date.now() + 30_000;
     while (samples.length < measured && Date.now() < deadline) await sleep(50);
-    if (samples.length < measured) {
-      log(
-        `latency ${ratePerSec}/s: ${samples.length} of ${measured} records arrived; daemon log:\n${daemon.output.slice(-1500)}`,
-      );
-    }
     const sorted = [...samples].sort((a, b) => a - b);
     return {
+      kind,
       ratePerSec,
-      size,
+      size: plan.size,
       measured,
       received: samples.length,
       achievedRate: sent / ((until - t0) / 1000),
@@ -142,11 +180,6 @@ export async function latency(
     };
   } finally {
     await new Promise<void>((resolve) => consumer.disconnect(() => resolve()));
-    await daemon.stop();
-    await source.close();
-    writer.close();
-    await deleteTopics(env, [topic]);
-    await flushSandbox(env);
   }
 }
 

@@ -46,7 +46,7 @@ import {
   scanPage,
   type KeyspaceEvent,
 } from '../source/keyspace.js';
-import { backoffMs, sleep } from '../util/retry.js';
+import { backoffMs, sleep, untilWoken } from '../util/retry.js';
 import type { Pipeline } from './pipeline.js';
 
 /** A window closes this long after its first change... */
@@ -337,15 +337,7 @@ export class KeyCapture {
 
   /** Waits until `register`'s callback is called or the engine stops. */
   private wait(register: (wake: () => void) => void): Promise<void> {
-    return new Promise<void>((resolve) => {
-      if (this.stop.aborted) return resolve();
-      const done = (): void => {
-        this.stop.removeEventListener('abort', done);
-        resolve();
-      };
-      this.stop.addEventListener('abort', done, { once: true });
-      register(done);
-    });
+    return untilWoken(register, this.stop);
   }
 
   /** Runs `fn` until it succeeds (backoff), undefined on stop; a KeyspaceEventsError is rethrown. */

@@ -16,7 +16,7 @@ import type { Config } from '../config/config.js';
 import { ConnectionError, DeliveryError, PoisonMessageError, errorMessage, type SyncError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { explainConnectFailure } from '../security/kafka-failure.js';
-import { sleep } from '../util/retry.js';
+import { sleep, untilWoken } from '../util/retry.js';
 import { producerSettings } from './kafka-config.js';
 
 export interface SinkMessage {
@@ -77,15 +77,8 @@ export class KafkaSink {
    * librdkafka, in order), or when `signal` aborts. Waiters resume in the order they came.
    */
   producible(signal: AbortSignal): Promise<void> {
-    if (this.producer || signal.aborted) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const done = (): void => {
-        signal.removeEventListener('abort', done);
-        resolve();
-      };
-      this.producibleWaiters.push(done);
-      signal.addEventListener('abort', done, { once: true });
-    });
+    if (this.producer) return Promise.resolve();
+    return untilWoken((wake) => this.producibleWaiters.push(wake), signal);
   }
 
   get isConnected(): boolean {

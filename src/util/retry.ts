@@ -20,6 +20,23 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/**
+ * Resolves when the callback handed to `register` is called, or when `signal` aborts (at once if
+ * it already has). Its abort listener is removed either way, so waits repeated over days do not
+ * pile up listeners on a long-lived signal.
+ */
+export function untilWoken(register: (wake: () => void) => void, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = (): void => {
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    signal?.addEventListener('abort', done, { once: true });
+    register(done);
+  });
+}
+
 /** A counting semaphore over two budgets (items and bytes): backpressure for in-flight work. */
 export class Budget {
   private usedItems = 0;
@@ -66,19 +83,9 @@ export class Budget {
     while (this.usedItems > 0 && !signal?.aborted) await this.nextRelease(signal);
   }
 
-  /**
-   * Resolves at the next release or when `signal` aborts. Its abort listener is removed either
-   * way: a waiter per batch over days of running must not pile up listeners on the stop signal.
-   */
+  /** Resolves at the next release or when `signal` aborts. */
   private nextRelease(signal?: AbortSignal): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const done = (): void => {
-        signal?.removeEventListener('abort', done);
-        resolve();
-      };
-      this.waiters.push(done);
-      signal?.addEventListener('abort', done, { once: true });
-    });
+    return untilWoken((wake) => this.waiters.push(wake), signal);
   }
 
   private fits(bytes: number): boolean {
