@@ -13,11 +13,11 @@
  *    over the same stream with a second group.
  */
 import Kafka from '@confluentinc/kafka-javascript';
-import type { LibrdKafkaError } from '@confluentinc/kafka-javascript';
+import type { LibrdKafkaError, MessageHeader } from '@confluentinc/kafka-javascript';
 import { producerSettings } from '../src/sink/kafka-config.js';
 import type { SinkMessage } from '../src/sink/producer.js';
 import { TargetBuffer, type OutgoingMessage } from '../src/buffer/store.js';
-import { streamMessage, type StreamMapping } from '../src/engine/messages.js';
+import { streamMessage, type StreamMapping } from '../src/source/stream-message.js';
 import { SourceDb } from '../src/source/streams.js';
 import { GlobMap } from '../src/util/glob.js';
 import {
@@ -120,7 +120,7 @@ export async function producerCeiling(env: BenchEnv, size: number, count: number
 
 function produceOne(p: Kafka.Producer, m: SinkMessage): boolean {
   try {
-    p.produce(m.topic, null, m.payload, m.kafkaKey, Date.now(), undefined, m.headers);
+    p.produce(m.topic, null, m.payload, m.kafkaKey, Date.now(), undefined, m.headers as MessageHeader[]);
     return true;
   } catch (err) {
     if ((err as { code?: number }).code === QUEUE_FULL) return false;

@@ -6,8 +6,8 @@
  * entry `device_id d<n%1000>, seq <n>, ts <XADD wall time ms>, data <payload>` whose payload is
  * one of PAYLOAD_POOL random alphanumeric strings of the chosen size (valid UTF-8, so the envelope
  * has no base64 fields; the pool is larger than lz4's 64 KB window, so compression gains little
- * across messages, as with real device data). The Kafka record is what `streamMessage` and
- * `headersFor` make of that entry: the JSON envelope, the device id as key, the rks-* headers.
+ * across messages, as with real device data). The Kafka record is what `streamMessage`
+ * makes of that entry: the JSON envelope, the device id as key, the rks-* headers.
  *
  * Only the bench's own sandbox (RKS_STACK_DIR=.stack-bench, ports +200) is ever flushed.
  */
@@ -18,7 +18,7 @@ import { loadConfig, type Config } from '../src/config/config.js';
 import { connectRedis, type RedisConnection } from '../src/redis/client.js';
 import { KeyFormat } from '../src/buffer/key-format.js';
 import { GlobMap } from '../src/util/glob.js';
-import { headersFor, streamMessage, type StreamMapping } from '../src/engine/messages.js';
+import { streamMessage, type StreamMapping } from '../src/source/stream-message.js';
 import type { SinkMessage } from '../src/sink/producer.js';
 import { pipelineRaw, type RawTarget } from './resp.js';
 
@@ -117,7 +117,7 @@ export function sinkMessages(
     const fields = entryFields(n, pool, baseMs).map((f) => (Buffer.isBuffer(f) ? f : Buffer.from(f)));
     const entry = { db: 0, stream: streams[n % streams.length] as string, id: `${baseMs + n}-0`, fields };
     const m = streamMessage(entry, keys, mapping);
-    return { topic: m.topic, kafkaKey: m.kafkaKey, payload: m.payload, headers: headersFor(keys, m.key) };
+    return { topic: m.topic, kafkaKey: m.kafkaKey, payload: m.payload, headers: m.headers };
   });
 }
 

@@ -10,7 +10,7 @@
  */
 import type { RedisConnection } from '../redis/client.js';
 import { asArray, asBuffer } from '../redis/client.js';
-import type { KeyFormat } from './key-format.js';
+import type { KeyFormat, MessageKeyParts } from './key-format.js';
 import type { OutgoingMessage } from './store.js';
 
 export interface DeadLetter extends OutgoingMessage {
@@ -18,6 +18,8 @@ export interface DeadLetter extends OutgoingMessage {
   readonly id: string;
   readonly reason: string;
   readonly failedAtMs: number;
+  /** The message key's parts per the key format (origin, id); undefined for a foreign key. */
+  readonly parts: MessageKeyParts | undefined;
 }
 
 export class DeadLetters {
@@ -68,9 +70,11 @@ export class DeadLetters {
       const f = new Map<string, Buffer>();
       const flat = asArray(fields);
       for (let i = 0; i + 1 < flat.length; i += 2) f.set(asBuffer(flat[i]).toString(), asBuffer(flat[i + 1]));
+      const key = f.get('key')?.toString() ?? '';
       return {
         id: asBuffer(id).toString(),
-        key: f.get('key')?.toString() ?? '',
+        key,
+        parts: this.keys.parse(key),
         topic: f.get('topic')?.toString() ?? '',
         kafkaKey: f.get('kafka_key') ?? Buffer.alloc(0),
         payload: f.get('payload') ?? Buffer.alloc(0),

@@ -14,7 +14,10 @@
 import type { Config } from '../config/config.js';
 import { BufferFullError, ConnectionError, errorMessage } from '../errors.js';
 import { asArray, asBuffer, type RedisConnection, type Reply } from '../redis/client.js';
-import { KeyFormat } from './key-format.js';
+import type { BufferStore, BufferWriter } from './buffer.js';
+import { DeadLetters } from './dead-letters.js';
+import { KeyFormat, type MessageKeyParts } from './key-format.js';
+import { lastSyncKey } from '../observability/sync-status.js';
 import { runScript } from './scripts.js';
 
 export interface OutgoingMessage {
@@ -27,6 +30,8 @@ export interface OutgoingMessage {
 
 export interface StoredMessage extends OutgoingMessage {
   readonly createdMs: number;
+  /** The key's parts per the key format; undefined for a key that is not one of ours. */
+  readonly parts: MessageKeyParts | undefined;
 }
 
 /** 0: buffered (new, or written again by a re-read); 2: already synced (in Kafka): not written. */
@@ -38,7 +43,7 @@ const RECOVER_PAGE = 5000;
 const RECOVER_IN_FLIGHT = 2;
 const CHUNK_BYTES = 8 * 1024 * 1024;
 
-export class TargetBuffer {
+export class TargetBuffer implements BufferStore {
   readonly keys: KeyFormat;
   private next = 0;
 
@@ -59,6 +64,20 @@ export class TargetBuffer {
 
   get primary(): RedisConnection {
     return this.pool[0] as RedisConnection;
+  }
+
+  /** A writer on one connection of the pool (round robin): its puts are applied in order. */
+  writer(): BufferWriter {
+    const conn = this.connection();
+    return { put: (messages) => this.put(messages, conn) };
+  }
+
+  async deadLetter(items: readonly { readonly m: OutgoingMessage; readonly reason: string }[]): Promise<void> {
+    await new DeadLetters(this.primary, this.keys).add(items);
+  }
+
+  async noteLastSync(ms: number): Promise<void> {
+    await this.primary.send(['SET', lastSyncKey(this.keys), String(ms)]);
   }
 
   /** Buffers messages (atomic per chunk) and returns each one's status, in order. */
@@ -151,6 +170,7 @@ export class TargetBuffer {
           kafkaKey: Buffer.isBuffer(kafkaKey) ? kafkaKey : Buffer.alloc(0),
           payload,
           createdMs: Buffer.isBuffer(created) ? Number(created.toString()) : 0,
+          parts: this.keys.parse(key),
         });
       });
     }

@@ -6,6 +6,7 @@
  */
 import type { Command } from 'commander';
 import { DeadLetters } from '../buffer/dead-letters.js';
+import { batchOf, rebuildMessage } from '../engine/batch.js';
 import { SyncEngine } from '../engine/engine.js';
 import { createLogger } from '../observability/logger.js';
 import { configOrExit, withConfigOptions, type ConfigFlags } from './common.js';
@@ -54,14 +55,12 @@ export function registerDlqCommand(program: Command): void {
           cursor = page[page.length - 1]?.id;
           const chosen = flags.id ? page.filter((d) => flags.id?.includes(d.id)) : page;
           if (chosen.length === 0) continue;
-          const messages = chosen.map((d) => ({
-            key: d.key,
-            topic: flags.topic ?? d.topic,
-            kafkaKey: d.kafkaKey,
-            payload: d.payload,
-          }));
-          const handle = await engine.pipe.submit(messages);
-          await handle?.whenDelivered;
+          const messages = chosen.map((d) =>
+            rebuildMessage(engine.target.keys, { ...d, topic: flags.topic ?? d.topic }, d.parts),
+          );
+          const handle = engine.pipe.lane('replay').submit(batchOf('replay', messages));
+          if (!(await handle.buffered)) throw new Error('stopped before the dead letters were buffered again');
+          await handle.settled;
           await dl.remove(chosen.map((d) => d.id));
           replayed += chosen.length;
         }

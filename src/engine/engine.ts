@@ -1,33 +1,40 @@
 /**
- * The sync engine: owns the connections and runs the loops of the daemon.
+ * The sync engine: owns the connections and the lifecycle, and runs the daemon's loops. The
+ * loops themselves live with their role:
  *
- *   discovery loop  SCAN ... TYPE stream over SOURCE_REDIS_DB_SEARCH_RANGE every interval
- *   read loop/DB    XREADGROUP (own pending first, then new) -> Pipeline.submit
- *   claim loop      XAUTOCLAIM entries idle > SOURCE_CLAIM_IDLE_MS (crashed instances)
- *   resync loop     unsynced keys in the target older than SYNC_RESEND_AFTER_MS -> Kafka
- *   key capture     (KEY_SYNC_ENABLED) keyspace notifications + snapshots -> Pipeline.submit
- *                   (engine/key-capture.ts)
+ *   discovery   source/discovery.ts   which streams each DB reads
+ *   reader/DB   source/reader.ts      XREADGROUP -> its lane, with read-ahead
+ *   claims      engine/redelivery.ts  XAUTOCLAIM of dead consumers' entries, own idle refresh
+ *   resync      engine/redelivery.ts  unsynced messages older than SYNC_RESEND_AFTER_MS -> Kafka
+ *   key capture engine/key-capture.ts keyspace notifications + snapshots -> its lane
+ * and every one of them hands batches to the Pipeline (pipeline.ts, lane.ts).
  *
- * Invariants: see pipeline.ts. In addition: on start, the unsynced set is rebuilt from the
- * target's keys (recovery) before anything is resent; a graceful stop ends the loops, lets
- * in-flight deliveries finish and get acknowledged for up to SYNC_SHUTDOWN_TIMEOUT_MS, then
+ * Invariants: see pipeline.ts and lane.ts. In addition: on start, the unsynced set is rebuilt
+ * from the target's keys (recovery) before anything is resent; a graceful stop ends the loops,
+ * lets in-flight deliveries finish and get acknowledged for up to SYNC_SHUTDOWN_TIMEOUT_MS, then
  * closes; whatever is still undelivered stays unsynced and pending, to be found on restart.
  */
 import { setMaxListeners } from 'node:events';
-import { TargetBuffer, type OutgoingMessage } from '../buffer/store.js';
 import { newMessageId } from '../buffer/key-format.js';
+import { TargetBuffer } from '../buffer/store.js';
 import type { Config } from '../config/config.js';
 import { errorMessage, SyncError } from '../errors.js';
-import { countBy, noopMetrics, type EngineMetrics } from '../observability/engine-metrics.js';
+import { noopMetrics, type EngineMetrics } from '../observability/engine-metrics.js';
 import type { Logger } from '../observability/logger.js';
 import { connectRedis, endpointName, type RedisConnection } from '../redis/client.js';
 import { KafkaSink } from '../sink/producer.js';
-import { SourceDb, type SourceEntry } from '../source/streams.js';
+import { runDiscovery } from '../source/discovery.js';
+import { runReader, submitEntries } from '../source/reader.js';
+import { SourceDbs } from '../source/source-dbs.js';
+import type { StreamMapping } from '../source/stream-message.js';
+import type { SourceDb, SourceEntry } from '../source/streams.js';
 import { GlobMap } from '../util/glob.js';
 import { backoffMs, sleep } from '../util/retry.js';
-import { streamMessage, type StreamMapping, type StreamMessage } from './messages.js';
+import { batchOf, buildMessage } from './batch.js';
 import { runKeyCapture } from './key-capture.js';
-import { Pipeline, type DeliveryHandle } from './pipeline.js';
+import type { SubmitHandle } from './lane.js';
+import { Pipeline } from './pipeline.js';
+import { resyncPass, runClaimLoop, runResyncLoop, type RedeliveryContext } from './redelivery.js';
 
 export interface EngineStatus {
   readonly running: boolean;
@@ -37,14 +44,11 @@ export interface EngineStatus {
   readonly streams: number;
 }
 
-/** SSCAN COUNT of a resync pass: big pages keep the pass from being bound by round trips. */
-const RESYNC_PAGE = 5000;
-
 export class SyncEngine {
   readonly sink: KafkaSink;
+  readonly sources: SourceDbs;
   private buffer: TargetBuffer | undefined;
   private pipeline: Pipeline | undefined;
-  private readonly sources = new Map<number, SourceDb>();
   private readonly readLoops = new Map<number, Promise<void>>();
   private readonly loops: Promise<void>[] = [];
   private readonly stopCtl = new AbortController();
@@ -65,6 +69,10 @@ export class SyncEngine {
     // when done): hundreds at once during an outage are expected, not a leak.
     setMaxListeners(0, this.stopCtl.signal, this.abandonCtl.signal);
     this.sink = new KafkaSink(cfg.kafka, log);
+    this.sources = new SourceDbs(cfg.source, async (db) => {
+      const [c] = await this.connectWithRetry('source', db, 1);
+      return c as RedisConnection;
+    });
     this.mapping = {
       topics: new GlobMap(cfg.stream.topicMap),
       defaultTopic: cfg.kafka.topic,
@@ -89,7 +97,7 @@ export class SyncEngine {
 
   /** Connects the target and Kafka (retrying with backoff) and rebuilds the unsynced set. */
   async start(opts: { connectTimeoutMs?: number } = {}): Promise<void> {
-    const poolSize = Math.min(this.cfg.target.poolSize, 4);
+    const poolSize = this.cfg.target.poolSize;
     this.targetConns = await this.connectWithRetry('target', this.cfg.target.db, poolSize, opts.connectTimeoutMs);
     this.buffer = new TargetBuffer(this.targetConns, this.cfg.target);
     this.pipeline = new Pipeline(
@@ -97,10 +105,7 @@ export class SyncEngine {
       this.sink,
       this.cfg,
       this.log,
-      {
-        stop: this.stopCtl.signal,
-        abandon: this.abandonCtl.signal,
-      },
+      { stop: this.stopCtl.signal, abandon: this.abandonCtl.signal },
       this.metrics,
     );
     const t0 = Date.now();
@@ -118,13 +123,21 @@ export class SyncEngine {
 
   /** Starts the daemon loops (discovery, reading, claiming, resync). Returns at once. */
   runForever(): void {
-    this.loops.push(this.discoveryLoop(), this.claimLoop(), this.resyncLoop());
+    const signal = this.stopCtl.signal;
+    const startReader = (src: SourceDb): void => {
+      if (!this.readLoops.has(src.db)) this.readLoops.set(src.db, runReader(this.context(), src, this.mapping, signal));
+    };
+    this.loops.push(
+      runDiscovery(this.cfg, this.log, this.sources, startReader, signal),
+      runClaimLoop(this.context()),
+      runResyncLoop(this.context()),
+    );
     if (this.cfg.keys.enabled)
-      this.loops.push(runKeyCapture(this.cfg, this.log, this.pipe, this.stopCtl.signal, () => void this.stop()));
+      this.loops.push(runKeyCapture(this.cfg, this.log, this.pipe, signal, () => void this.stop()));
   }
 
   status(): EngineStatus {
-    const src = [...this.sources.values()];
+    const src = this.sources.all();
     return {
       running: this.running,
       source:
@@ -137,46 +150,21 @@ export class SyncEngine {
 
   /** The source DBs connected so far, with the streams each reads (monitoring). */
   get sourceDbs(): readonly SourceDb[] {
-    return [...this.sources.values()];
+    return this.sources.all();
   }
 
   /** The SourceDb of a DB, connecting it on first use. */
-  async sourceDb(db: number): Promise<SourceDb> {
-    let s = this.sources.get(db);
-    if (!s) {
-      const [commands] = await this.connectWithRetry('source', db, 1);
-      const [reads] = await this.connectWithRetry('source', db, 1);
-      s =
-        this.sources.get(db) ??
-        new SourceDb(db, commands as RedisConnection, reads as RedisConnection, this.cfg.source);
-      this.sources.set(db, s);
-    }
-    return s;
+  sourceDb(db: number): Promise<SourceDb> {
+    return this.sources.get(db);
   }
 
-  /** Buffers and delivers stream entries of one DB; resolves once they are produced. */
+  /** Buffers and delivers stream entries of one DB through that DB's lane (library use). */
   async submitEntries(
     src: SourceDb,
     entries: readonly SourceEntry[],
     mapping: StreamMapping = this.mapping,
-    after?: Promise<unknown>,
-  ): Promise<{ whenDelivered: Promise<void> }> {
-    for (const [stream, n] of countBy(entries, (e) => e.stream)) this.metrics.entriesRead(src.db, stream, n);
-    const gone = entries.filter((e) => e.fields.length === 0);
-    if (gone.length > 0) await this.ackEntries(src, gone); // deleted while pending: nothing left to send
-    const live = entries.filter((e) => e.fields.length > 0);
-    // An entry already being delivered here (re-read or claimed from ourselves) is not sent twice.
-    const msgs = live
-      .map((e) => streamMessage(e, this.target.keys, mapping))
-      .filter((m) => !this.pipe.inFlight.has(m.key));
-    const conn = this.targetConns[src.db % this.targetConns.length];
-    const handle = await this.pipe.submit<StreamMessage>(msgs, {
-      ...(conn ? { conn } : {}),
-      ackMode: this.cfg.source.ackMode,
-      ackSource: (ms) => this.ackEntries(src, ms),
-      ...(after ? { after } : {}),
-    });
-    return handle ?? { whenDelivered: Promise.resolve() };
+  ): Promise<SubmitHandle | undefined> {
+    return submitEntries(this.context(), this.pipe.lane(`stream:db${src.db}`), src, entries, mapping);
   }
 
   /** A direct message: buffered, sent, marked synced. Returns its buffer key. */
@@ -188,50 +176,24 @@ export class SyncEngine {
   ): Promise<string> {
     if (!/^[a-zA-Z0-9._-]{1,249}$/.test(topic))
       throw new SyncError(`topic "${topic}" is not a valid Kafka topic name (letters, digits, . _ -)`);
-    const key = this.target.keys.messageKey({ topic, id: newMessageId(), origin: { kind: 'direct', deviceId } });
-    const m: OutgoingMessage = {
-      key,
-      topic,
-      kafkaKey: Buffer.from(deviceId),
-      payload: Buffer.isBuffer(message) ? message : Buffer.from(message),
-    };
-    const handle = await this.pipe.submit([m]);
-    if (!handle) throw new SyncError('the engine stopped before the message was buffered');
-    if (opts.waitForKafka !== false) await handle.whenDelivered;
-    return key;
+    const m = buildMessage(
+      this.target.keys,
+      { topic, id: newMessageId(), origin: { kind: 'direct', deviceId } },
+      Buffer.from(deviceId),
+      Buffer.isBuffer(message) ? message : Buffer.from(message),
+    );
+    const handle = this.pipe.lane('direct').submit(batchOf('direct', [m]));
+    if (!(await handle.buffered)) throw new SyncError('the engine stopped before the message was buffered');
+    if (opts.waitForKafka !== false) await handle.settled;
+    return m.key;
   }
 
   /**
    * One pass over the unsynced set: resends messages not in flight here and older than
    * `minAgeMs`, waits for their delivery, and returns how many were delivered.
    */
-  async syncUnsynced(opts: { minAgeMs?: number; defaultTopic?: string } = {}): Promise<number> {
-    const minAge = opts.minAgeMs ?? 0;
-    const handles: DeliveryHandle[] = [];
-    let cursor = '0';
-    do {
-      const page = await this.target.scanUnsynced(cursor, RESYNC_PAGE);
-      cursor = page.cursor;
-      const keys = page.keys.filter((k) => !this.pipe.inFlight.has(k));
-      if (keys.length === 0) continue;
-      const stored = await this.target.fetch(keys);
-      const missing = keys.filter((_, i) => stored[i] === undefined);
-      await this.target.forget(missing);
-      const now = Date.now();
-      const due = stored.filter(
-        (m): m is NonNullable<typeof m> =>
-          m !== undefined && now - m.createdMs >= minAge && !this.pipe.inFlight.has(m.key),
-      );
-      // SSCAN pages come in no order; within a page, oldest first keeps most of each device's order.
-      due.sort((x, y) => x.createdMs - y.createdMs || (x.key < y.key ? -1 : x.key > y.key ? 1 : 0));
-      const withTopic = due.map((m) => (m.topic === '' && opts.defaultTopic ? { ...m, topic: opts.defaultTopic } : m));
-      const handle = await this.pipe.deliver(withTopic, (ms) => this.ackOrigins(ms));
-      if (!handle) break;
-      handles.push(handle);
-    } while (cursor !== '0' && !this.stopCtl.signal.aborted);
-    await Promise.all(handles.map((h) => h.whenDelivered));
-    // Only this pass's own deliveries (readers deliver at the same time).
-    return handles.reduce((n, h) => n + (h.tally?.delivered ?? 0), 0);
+  syncUnsynced(opts: { minAgeMs?: number; defaultTopic?: string } = {}): Promise<number> {
+    return resyncPass(this.context(), opts);
   }
 
   /** Graceful stop: loops end, in-flight deliveries finish (bounded), connections close. */
@@ -245,35 +207,24 @@ export class SyncEngine {
     this.abandonCtl.abort();
     await this.sink.flush(1000).catch(() => undefined);
     await this.sink.close();
-    const conns = [...this.targetConns, ...[...this.sources.values()].flatMap((s) => [s.commands, s.reads])];
-    await Promise.allSettled(conns.map((c) => c.close()));
+    await Promise.allSettled([...this.targetConns, ...this.sources.connections()].map((c) => c.close()));
     this.running = false;
     this.log.info({ drained }, 'stopped');
   }
 
-  /** XACK (+XDEL) through `src`, counted by stream; takes entries or the messages made of them. */
-  private async ackEntries(
-    src: SourceDb,
-    items: readonly ({ stream: string; id: string } | StreamMessage)[],
-  ): Promise<void> {
-    const entries = items.map((i) => ('entry' in i ? i.entry : i));
-    await src.ack(entries);
-    for (const [stream, n] of countBy(entries, (e) => e.stream)) this.metrics.sourceAcked(src.db, stream, n);
-  }
-
-  private async ackOrigins(messages: readonly OutgoingMessage[]): Promise<void> {
-    const byDb = new Map<number, { stream: string; id: string }[]>();
-    for (const m of messages) {
-      const parts = this.target.keys.parse(m.key);
-      if (parts?.origin.kind !== 'stream') continue;
-      let list = byDb.get(parts.origin.db);
-      if (!list) byDb.set(parts.origin.db, (list = []));
-      list.push({ stream: parts.origin.stream, id: parts.id });
-    }
-    for (const [db, list] of byDb) {
-      if (this.cfg.source.ackMode === 'target') continue; // already acknowledged at buffering
-      await this.ackEntries(await this.sourceDb(db), list);
-    }
+  private context(): RedeliveryContext {
+    const pipeline = this.pipe;
+    return {
+      cfg: this.cfg,
+      log: this.log,
+      pipeline,
+      metrics: this.metrics,
+      retryDelayMs: (attempt) => pipeline.retryDelayMs(attempt),
+      buffer: this.target,
+      sources: this.sources,
+      mapping: this.mapping,
+      signal: this.stopCtl.signal,
+    };
   }
 
   private async connectWithRetry(
@@ -284,8 +235,8 @@ export class SyncEngine {
   ): Promise<RedisConnection[]> {
     const cfg = role === 'source' ? this.cfg.source : this.cfg.target;
     for (let attempt = 0; ; attempt += 1) {
+      const conns: RedisConnection[] = [];
       try {
-        const conns: RedisConnection[] = [];
         for (let i = 0; i < count; i += 1) {
           const c = await connectRedis(cfg, {
             role,
@@ -298,6 +249,7 @@ export class SyncEngine {
         }
         return conns;
       } catch (err) {
+        await Promise.allSettled(conns.map((c) => c.close())); // never leave a partial pool open
         if (timeoutMs !== undefined || this.stopCtl.signal.aborted) throw err;
         const delay = backoffMs(attempt, this.cfg.sync.retryBaseMs, this.cfg.sync.retryMaxMs);
         this.log.warn(
@@ -305,204 +257,6 @@ export class SyncEngine {
           `cannot connect to the ${role} Redis; retrying`,
         );
         await sleep(delay, this.stopCtl.signal);
-      }
-    }
-  }
-
-  private async discoveryLoop(): Promise<void> {
-    const signal = this.stopCtl.signal;
-    const configured = this.configuredStreams();
-    for (let first = true; !signal.aborted; first = false) {
-      try {
-        if (configured) {
-          if (first) for (const [db, names] of configured) await this.useStreams(db, names, true);
-        } else if (first || this.cfg.stream.autoDiscovery) {
-          const t0 = Date.now();
-          // All DBs at once (each has its own connections): connecting 16 DBs and creating their
-          // groups overlaps instead of adding up. The first failure is reported, as before.
-          const perDb = await Promise.allSettled(
-            this.cfg.source.dbSearchRange.map(async (db) => {
-              const names = await (await this.sourceDb(db)).discover(this.cfg.stream.discoveryPatterns);
-              await this.useStreams(db, names, false);
-              return names.length;
-            }),
-          );
-          let total = 0;
-          for (const r of perDb) {
-            if (r.status === 'rejected') throw r.reason;
-            total += r.value;
-          }
-          this.log.debug({ streams: total, ms: Date.now() - t0 }, 'discovery cycle');
-        }
-      } catch (err) {
-        this.log.warn({ err: errorMessage(err) }, 'stream discovery failed; retrying next interval');
-      }
-      await sleep(this.cfg.stream.discoveryIntervalSeconds * 1000, signal);
-    }
-  }
-
-  /** SOURCE_STREAMS ("name" or "name@db") grouped by DB, or undefined when discovery is used. */
-  private configuredStreams(): Map<number, string[]> | undefined {
-    if (this.cfg.stream.autoDiscovery || this.cfg.stream.streams.length === 0) return undefined;
-    const byDb = new Map<number, string[]>();
-    const defaultDb = this.cfg.source.dbSearchRange[0] ?? 0;
-    for (const spec of this.cfg.stream.streams) {
-      const m = /^(.*)@(\d+)$/.exec(spec);
-      const db = m ? Number(m[2]) : defaultDb;
-      const name = m ? (m[1] as string) : spec;
-      byDb.set(db, [...(byDb.get(db) ?? []), name]);
-    }
-    return byDb;
-  }
-
-  private async useStreams(db: number, names: readonly string[], create: boolean): Promise<void> {
-    const src = await this.sourceDb(db);
-    if (create) for (const n of names) await src.ensureGroup(n, true);
-    const { added, removed } = await src.setStreams(names);
-    if (added.length > 0 || removed.length > 0) {
-      this.log.info(
-        { db, added: added.length, removed: removed.length, streams: src.streamNames.length },
-        'streams changed',
-      );
-    }
-    if (src.streamNames.length > 0 && !this.readLoops.has(db)) this.readLoops.set(db, this.readLoop(src));
-  }
-
-  /**
-   * Reads one DB's streams and submits what it reads. Read-ahead: up to SOURCE_READ_AHEAD_BATCHES
-   * batches are outstanding, so batch N+1 is read, enveloped and written to the target while batch N is
-   * still being written or produced (the target's script time no longer stalls the reader);
-   * each submit produces only after the previous one did (`after`), so order is kept. Read-ahead
-   * also stops while the batches waiting hold KAFKA_MAX_IN_FLIGHT_BYTES of entry data, so with
-   * large messages memory stays near twice that budget, not SOURCE_READ_AHEAD_BATCHES full batches.
-   */
-  private async readLoop(src: SourceDb): Promise<void> {
-    const signal = this.stopCtl.signal;
-    const outstanding = new Map<Promise<void>, number>(); // submit -> bytes read
-    let outstandingBytes = 0;
-    let previous: Promise<unknown> = Promise.resolve();
-    try {
-      await this.readBatches(src, signal, (entries) => {
-        let bytes = 0;
-        for (const e of entries) for (const f of e.fields) bytes += f.length;
-        const after = previous;
-        const submitted = this.submitEntries(src, entries, this.mapping, after).then(
-          () => undefined,
-          (err: unknown) => {
-            // Its entries stay pending in the source: read them again (in-flight ones are skipped).
-            src.rereadPending();
-            this.log.error({ db: src.db, err: errorMessage(err) }, 'submitting a read batch failed; re-reading');
-          },
-        );
-        // Settled once this batch AND every earlier one produced (or gave up): a batch that
-        // returns early (target mode, Kafka down) must not let the next overtake the one before.
-        previous = Promise.all([after, submitted]);
-        outstanding.set(submitted, bytes);
-        outstandingBytes += bytes;
-        void submitted.finally(() => {
-          outstanding.delete(submitted);
-          outstandingBytes -= bytes;
-        });
-        // Read ahead while few batches and few bytes wait (large messages: less read-ahead).
-        const full =
-          outstanding.size >= this.cfg.source.readAheadBatches || outstandingBytes >= this.cfg.kafka.maxInFlightBytes;
-        return full ? Promise.race(outstanding.keys()) : undefined;
-      });
-    } finally {
-      await Promise.allSettled([...outstanding.keys()]);
-    }
-  }
-
-  private async readBatches(
-    src: SourceDb,
-    signal: AbortSignal,
-    submit: (entries: SourceEntry[]) => Promise<void> | undefined,
-  ): Promise<void> {
-    for (let attempt = 0; !signal.aborted;) {
-      let entries: SourceEntry[];
-      try {
-        if (src.streamNames.length === 0) {
-          await sleep(this.cfg.source.blockMs, signal);
-          continue;
-        }
-        entries = await src.read(this.cfg.source.batchSize, this.cfg.source.blockMs);
-        attempt = 0;
-      } catch (err) {
-        const msg = errorMessage(err);
-        if (/NOGROUP|WRONGTYPE|no such key/i.test(msg)) {
-          const dropped = await src.revalidate().catch(() => []);
-          this.log.warn({ db: src.db, err: msg, dropped }, 'a source stream changed under the reader; revalidated');
-        } else {
-          const delay = backoffMs(attempt, this.cfg.sync.retryBaseMs, this.cfg.sync.retryMaxMs);
-          attempt += 1;
-          this.log.warn({ db: src.db, err: msg, delayMs: delay }, 'reading the source failed; retrying');
-          await sleep(delay, signal);
-        }
-        continue;
-      }
-      if (entries.length > 0 && !signal.aborted) await submit(entries);
-    }
-  }
-
-  private async claimLoop(): Promise<void> {
-    const signal = this.stopCtl.signal;
-    const every = Math.max(1000, Math.floor(this.cfg.source.claimIdleMs / 3));
-    while (!signal.aborted) {
-      await sleep(every, signal);
-      await this.touchOwnPending().catch((err: unknown) =>
-        this.log.warn({ err: errorMessage(err) }, 'refreshing the idle time of in-flight entries failed'),
-      );
-      for (const src of this.sources.values()) {
-        for (const stream of src.streamNames) {
-          if (signal.aborted) return;
-          try {
-            const claimed = await src.claim(stream, this.cfg.source.claimIdleMs, this.cfg.source.batchSize);
-            if (claimed.length > 0) {
-              this.log.info(
-                { db: src.db, stream, count: claimed.length },
-                'claimed entries left pending by another consumer',
-              );
-              await this.submitEntries(src, claimed);
-            }
-          } catch (err) {
-            this.log.warn({ db: src.db, stream, err: errorMessage(err) }, 'claiming pending entries failed');
-          }
-        }
-      }
-    }
-  }
-
-  /**
-   * Entries this instance is still delivering (Kafka slow or down) must not look abandoned to
-   * the others: XCLAIM ... JUSTID to ourselves resets their idle time, so XAUTOCLAIM elsewhere
-   * only takes entries of a consumer that really stopped.
-   */
-  private async touchOwnPending(): Promise<void> {
-    const byStream = new Map<string, { db: number; stream: string; ids: string[] }>();
-    for (const key of this.pipe.inFlight.keys()) {
-      const parts = this.target.keys.parse(key);
-      if (parts?.origin.kind !== 'stream') continue;
-      const k = `${parts.origin.db}/${parts.origin.stream}`;
-      let group = byStream.get(k);
-      if (!group) byStream.set(k, (group = { db: parts.origin.db, stream: parts.origin.stream, ids: [] }));
-      group.ids.push(parts.id);
-    }
-    for (const { db, stream, ids } of byStream.values()) {
-      const src = this.sources.get(db);
-      if (src) await src.touch(stream, ids);
-    }
-  }
-
-  private async resyncLoop(): Promise<void> {
-    const signal = this.stopCtl.signal;
-    while (!signal.aborted) {
-      await sleep(this.cfg.sync.resyncIntervalMs, signal);
-      if (signal.aborted) return;
-      try {
-        const n = await this.syncUnsynced({ minAgeMs: this.cfg.sync.resendAfterMs });
-        if (n > 0) this.log.info({ delivered: n }, 'resync delivered buffered messages');
-      } catch (err) {
-        this.log.warn({ err: errorMessage(err) }, 'resync pass failed; retrying next interval');
       }
     }
   }

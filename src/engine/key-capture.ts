@@ -14,7 +14,8 @@
  *
  * Invariants
  *  1. Per-key order: one loop takes windows in order, reads each window's values after the
- *     previous window was submitted, and submits on one target connection; Kafka key = Redis key.
+ *     previous window was submitted, and submits to one lane (one target connection, produce in
+ *     submission order); Kafka key = Redis key.
  *  2. The last value always arrives: a key in `pending` is read after its latest notification,
  *     so repeated writes may be coalesced, never lost. A change is safe once `submit` buffered it;
  *     one still in `pending` at a stop or crash is covered by the snapshot of the next start.
@@ -25,7 +26,6 @@
  *     the snapshot waits for room, and a slow Kafka slows the loop through `submit`.
  */
 import { newMessageId } from '../buffer/key-format.js';
-import type { OutgoingMessage } from '../buffer/store.js';
 import type { Config } from '../config/config.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
@@ -47,6 +47,8 @@ import {
   type KeyspaceEvent,
 } from '../source/keyspace.js';
 import { backoffMs, sleep, untilWoken } from '../util/retry.js';
+import { batchOf, buildMessage, type Message } from './batch.js';
+import type { Lane } from './lane.js';
 import type { Pipeline } from './pipeline.js';
 
 /** A window closes this long after its first change... */
@@ -191,7 +193,7 @@ export class KeyCapture {
   }
 
   private async captureLoop(): Promise<void> {
-    const target = this.pipeline.buffer.connection();
+    const lane = this.pipeline.lane('keys');
     while (!this.stop.aborted) {
       if (this.pending.size === 0) await this.wait((w) => (this.wakeCapture = w));
       if (this.pending.size < WINDOW_KEYS) await this.windowClosed();
@@ -206,7 +208,7 @@ export class KeyCapture {
       if (window.length === 0) continue;
       this.submitting = true;
       try {
-        await this.submitWindow(window, target);
+        await this.submitWindow(window, lane);
       } catch (err) {
         this.log.error({ err: errorMessage(err), keys: window.length }, 'key capture: a window failed');
       } finally {
@@ -220,8 +222,8 @@ export class KeyCapture {
    * submits the messages in window order, in one submit, or several of about SUBMIT_BYTES when the
    * values are big (memory stays bounded by SUBMIT_BYTES + READ_KEYS values).
    */
-  private async submitWindow(window: readonly KeyChange[], target: RedisConnection): Promise<void> {
-    let messages: OutgoingMessage[] = [];
+  private async submitWindow(window: readonly KeyChange[], lane: Lane): Promise<void> {
+    let messages: Message[] = [];
     let bytes = 0;
     for (let i = 0; i < window.length; i += READ_KEYS) {
       const chunk = window.slice(i, i + READ_KEYS);
@@ -233,17 +235,16 @@ export class KeyCapture {
         if (change.op === 'snapshot' && read?.type === 'none') continue; // deleted since the scan
         const env = buildKeyEnvelope(change, read, this.cfg.source.encoding, now);
         const topic = this.topics.match(change.key) ?? this.cfg.kafka.topic;
-        const key = this.pipeline.buffer.keys.messageKey({
-          topic,
-          id: newMessageId(now),
-          origin: { kind: 'key', db: change.db, key: env.key },
-        });
         const payload = Buffer.from(JSON.stringify(env));
-        messages.push({ key, topic, kafkaKey: change.key, payload });
+        const parts = { topic, id: newMessageId(now), origin: { kind: 'key', db: change.db, key: env.key } } as const;
+        messages.push(buildMessage(this.pipeline.buffer.keys, parts, change.key, payload));
         bytes += payload.length;
       }
       if (bytes >= SUBMIT_BYTES || i + READ_KEYS >= window.length) {
-        await this.pipeline.submit(messages, { conn: target });
+        // Safe once buffered; waiting for its produce turn also slows this loop when Kafka is slow.
+        const handle = lane.submit(batchOf('key', messages));
+        if (!(await handle.buffered)) return; // stopped: the next start's snapshot covers these keys
+        await handle.produced;
         this.stats.changes += messages.length;
         messages = [];
         bytes = 0;

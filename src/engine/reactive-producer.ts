@@ -15,7 +15,7 @@ import { loadConfig, type Config, type LoadOptions } from '../config/config.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { GlobMap } from '../util/glob.js';
 import { SyncEngine } from './engine.js';
-import type { StreamMapping } from './messages.js';
+import type { StreamMapping } from '../source/stream-message.js';
 
 export interface ProcessSourceStreamsOptions {
   /** Stream glob -> topic; first match wins (in the object's order), else STREAM_TARGET_TOPIC_MAP, else KAFKA_TOPIC. */
@@ -73,7 +73,11 @@ export class ReactiveKafkaProducer {
       for (;;) {
         const entries = await src.read(batchSize, 1);
         if (entries.length === 0) break;
-        waits.push((await this.engine.submitEntries(src, entries, mapping)).whenDelivered);
+        const handle = await this.engine.submitEntries(src, entries, mapping);
+        if (handle) {
+          waits.push(handle.settled);
+          await handle.produced; // backpressure: read on once this batch had its turn
+        }
         processed += entries.length;
       }
     }

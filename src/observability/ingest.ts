@@ -11,14 +11,15 @@
  * With HTTP_AUTH_TOKEN set, `Authorization: Bearer <token>` is required (compared in constant
  * time) and checked before the body is read. Bodies over HTTP_MAX_BODY_BYTES get 413.
  *
- * Batching: requests arriving in the same event-loop turn are coalesced into one Pipeline.submit
+ * Batching: requests arriving in the same event-loop turn are coalesced into one batch of the
+ * `direct` lane
  * (one buffer-write script call and one in-flight budget slot for the lot, instead of one each);
  * keys are built as SyncEngine.sendMessage builds them (KeyFormat, origin `d:<deviceId>`).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { newMessageId } from '../buffer/key-format.js';
-import type { OutgoingMessage } from '../buffer/store.js';
+import { batchOf, buildMessage, type Message } from '../engine/batch.js';
 import type { Config } from '../config/config.js';
 import type { SyncEngine } from '../engine/engine.js';
 import { errorMessage } from '../errors.js';
@@ -43,7 +44,7 @@ const fail = (status: number, error: string, headers?: Record<string, string>): 
 });
 
 interface Queued {
-  readonly msg: OutgoingMessage;
+  readonly msg: Message;
   readonly resolve: (key: string) => void;
   readonly reject: (err: Error) => void;
 }
@@ -107,8 +108,8 @@ export class Ingest {
   }
 
   private enqueue(topic: string, deviceId: string, payload: Buffer): Promise<string> {
-    const key = this.engine.target.keys.messageKey({ topic, id: newMessageId(), origin: { kind: 'direct', deviceId } });
-    const msg: OutgoingMessage = { key, topic, kafkaKey: Buffer.from(deviceId), payload };
+    const parts = { topic, id: newMessageId(), origin: { kind: 'direct', deviceId } } as const;
+    const msg = buildMessage(this.engine.target.keys, parts, Buffer.from(deviceId), payload);
     return new Promise<string>((resolve, reject) => {
       this.queue.push({ msg, resolve, reject });
       if (!this.scheduled) {
@@ -126,10 +127,17 @@ export class Ingest {
     for (let i = 0; i < all.length; i += MAX_BATCH) {
       const batch = all.slice(i, i + MAX_BATCH);
       try {
-        const handle = await this.engine.pipe.submit(batch.map((q) => q.msg));
-        if (!handle) throw new Error('the engine stopped before the message was buffered');
-        // Delivery continues in the pipeline; its failures are retried there, never reported here.
-        handle.whenDelivered.catch(() => undefined);
+        // The direct lane: per-device order shared with SyncEngine.sendMessage.
+        const handle = this.engine.pipe.lane('direct').submit(
+          batchOf(
+            'direct',
+            batch.map((q) => q.msg),
+          ),
+        );
+        if (!(await handle.buffered)) throw new Error('the engine stopped before the message was buffered');
+        // Answered once its produce turn came (backpressure: a slow Kafka slows the answers);
+        // delivery continues in the pipeline, its failures are retried there.
+        await handle.produced;
         for (const q of batch) q.resolve(q.msg.key);
       } catch (err) {
         const e = err instanceof Error ? err : new Error(String(err));

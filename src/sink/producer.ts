@@ -1,17 +1,14 @@
 /**
  * The Kafka sink: one librdkafka producer (raw Producer API, the fast path) with a delivery
- * report per message.
- *
- * Contract: `sendBatch` resolves, once every message of the batch has a delivery report, with
- * one outcome per message: `undefined` = Kafka acknowledged it (acks=all), otherwise the error.
- * It never rejects: a message whose outcome is an error is NOT in Kafka and the caller keeps it
- * unsynced (retryable error) or dead-letters it (PoisonMessageError). Nothing is dropped here.
- * Order: messages are produced in call order; with idempotence, librdkafka keeps that order per
- * partition through its own retries.
+ * report per message. Implements the `Sink` contract (sink.ts): records are queued in call
+ * order, `accepted` once all are in librdkafka's queue, `outcomes` once every report is in;
+ * nothing is dropped. With idempotence, librdkafka keeps that order per partition through its
+ * own retries; a replaced producer's records are failed as retryable in the order produced.
  */
 import net from 'node:net';
 import Kafka from '@confluentinc/kafka-javascript';
 import type { LibrdKafkaError, DeliveryReport, MessageHeader } from '@confluentinc/kafka-javascript';
+import type { Outcome, SendTicket, Sink, SinkRecord } from './sink.js';
 import type { Config } from '../config/config.js';
 import { ConnectionError, DeliveryError, PoisonMessageError, errorMessage, type SyncError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
@@ -19,14 +16,8 @@ import { explainConnectFailure } from '../security/kafka-failure.js';
 import { sleep, untilWoken } from '../util/retry.js';
 import { producerSettings } from './kafka-config.js';
 
-export interface SinkMessage {
-  readonly topic: string;
-  readonly kafkaKey: Buffer;
-  readonly payload: Buffer;
-  readonly headers: MessageHeader[];
-}
-
-export type Outcome = SyncError | undefined;
+/** The name the benchmark uses for a record handed to the sink (see sink.ts). */
+export type SinkMessage = SinkRecord;
 
 interface PendingBatch {
   remaining: number;
@@ -47,7 +38,7 @@ const POISON_CODES = new Set<number>([
   CODES.ERR_RECORD_LIST_TOO_LARGE,
 ]);
 
-export class KafkaSink {
+export class KafkaSink implements Sink {
   private producer: Kafka.Producer | undefined;
   private connected = false;
   private lastError: string | undefined;
@@ -146,37 +137,49 @@ export class KafkaSink {
     });
   }
 
-  /** Produces a batch; resolves with one outcome per message when all reports are in. */
-  async sendBatch(messages: readonly SinkMessage[]): Promise<Outcome[]> {
-    if (messages.length === 0) return [];
+  /** Produces records in order (see the Sink contract); never throws. */
+  produce(records: readonly SinkRecord[]): SendTicket {
+    if (records.length === 0) return { accepted: Promise.resolve(), outcomes: Promise.resolve([]) };
     if (!this.producer) {
-      // Not connected (yet): one shared error, not one per message (a retry loop runs this often).
+      // Not connected (yet): one shared error, not one per record (a retry loop runs this often).
       const err = new DeliveryError(`${this.endpoint}: not connected to Kafka`, { retryable: true });
-      return messages.map(() => err);
+      return { accepted: Promise.resolve(), outcomes: Promise.resolve(records.map(() => err)) };
     }
     let resolve!: (o: Outcome[]) => void;
-    const done = new Promise<Outcome[]>((r) => (resolve = r));
+    const outcomes = new Promise<Outcome[]>((r) => (resolve = r));
     const batch: PendingBatch = {
-      remaining: messages.length,
-      outcomes: new Array<Outcome>(messages.length),
-      settled: new Array<boolean>(messages.length).fill(false),
+      remaining: records.length,
+      outcomes: new Array<Outcome>(records.length),
+      settled: new Array<boolean>(records.length).fill(false),
       resolve,
       producer: this.producer,
     };
     this.outstanding.add(batch);
+    // Synchronous while librdkafka's queue has room: the common case costs no extra turn.
+    let i = 0;
+    while (i < records.length && this.tryProduce(records[i] as SinkRecord, batch, i)) i += 1;
+    const accepted = i === records.length ? Promise.resolve() : this.produceRest(records, batch, i);
+    return { accepted, outcomes };
+  }
+
+  /** Produces one batch and waits for all its reports (produce + outcomes). */
+  sendBatch(records: readonly SinkRecord[]): Promise<Outcome[]> {
+    return this.produce(records).outcomes;
+  }
+
+  /** librdkafka's local queue is full: wait for deliveries to make room (backpressure). */
+  private async produceRest(records: readonly SinkRecord[], batch: PendingBatch, from: number): Promise<void> {
     let waits = 0;
-    for (let i = 0; i < messages.length;) {
-      if (this.tryProduce(messages[i] as SinkMessage, batch, i)) {
+    for (let i = from; i < records.length;) {
+      if (this.tryProduce(records[i] as SinkRecord, batch, i)) {
         i += 1;
         waits = 0;
       } else {
-        // librdkafka's local queue is full: wait for deliveries to make room (backpressure).
         this.producer?.poll();
         waits += 1;
         await sleep(Math.min(100, 5 * waits));
       }
     }
-    return done;
   }
 
   async flush(timeoutMs: number): Promise<void> {
@@ -195,14 +198,14 @@ export class KafkaSink {
   }
 
   /** Produces one message or settles it with an error; false when the local queue is full. */
-  private tryProduce(m: SinkMessage, batch: PendingBatch, index: number): boolean {
+  private tryProduce(m: SinkRecord, batch: PendingBatch, index: number): boolean {
     const p = this.producer;
     if (!p) {
       this.settle(batch, index, new DeliveryError(`${this.endpoint}: producer not connected`, { retryable: true }));
       return true;
     }
     try {
-      p.produce(m.topic, null, m.payload, m.kafkaKey, Date.now(), { batch, index }, m.headers);
+      p.produce(m.topic, null, m.payload, m.kafkaKey, Date.now(), { batch, index }, m.headers as MessageHeader[]);
     } catch (err) {
       if ((err as { code?: number }).code === CODES.ERR__QUEUE_FULL) return false;
       this.settle(batch, index, classify(err as LibrdKafkaError, m, this.cfg.maxRequestSizeBytes));
@@ -352,7 +355,7 @@ function safeDisconnect(p: Kafka.Producer, timeoutMs = 5000, done: () => void = 
   }
 }
 
-function classify(err: LibrdKafkaError, m: SinkMessage | undefined, maxBytes: number): SyncError {
+function classify(err: LibrdKafkaError, m: SinkRecord | undefined, maxBytes: number): SyncError {
   if (POISON_CODES.has(err.code)) {
     const size = m ? ` (${m.payload.length} bytes)` : '';
     return new PoisonMessageError(

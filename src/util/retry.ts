@@ -65,6 +65,19 @@ export class Budget {
     return true;
   }
 
+  /** Takes one item of `bytes` when it fits now; false (nothing taken) otherwise. */
+  tryAcquire(bytes: number): boolean {
+    if (!this.fits(bytes)) return false;
+    this.usedItems += 1;
+    this.usedBytes += bytes;
+    return true;
+  }
+
+  /** Resolves at the next release, or when `signal` aborts. */
+  whenReleased(signal?: AbortSignal): Promise<void> {
+    return this.nextRelease(signal);
+  }
+
   /** True when an item of `bytes` would be admitted now (without waiting). */
   tryAcquireFits(bytes: number): boolean {
     return this.fits(bytes);

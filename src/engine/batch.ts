@@ -1,0 +1,139 @@
+/**
+ * What flows through the pipeline: messages built once by the source that produced them, handed
+ * over in batches that carry their own acknowledgement (the input contract of Benthos).
+ *
+ * Contract between a source and the pipeline
+ *  - A `Message` is complete when built: buffer key, topic, Kafka record key, payload, the Kafka
+ *    headers (computed once, here, from the message's id and origin: a resent message carries
+ *    exactly the headers of its first send, so consumers drop duplicates by `rks-id`) and the
+ *    origin. Nothing downstream parses the buffer key to route acks or rebuild headers.
+ *  - `Batch.ack(subset)` is called by the pipeline once those messages are safe: after the target
+ *    holds them (SOURCE_ACK_MODE=target, stream entries) or after Kafka confirmed them (default),
+ *    or once a poison message is in the dead letters. It may be called several times with
+ *    disjoint subsets, never twice for one message. The source decides what it means (XACK+XDEL
+ *    of exactly these entries; nothing for a direct message). A rejected ack is retried.
+ *  - `Batch.nack(subset, reason)` says the pipeline gave up on those messages for now (stopping,
+ *    or the buffer write abandoned): they stay where they are (pending in the source, unsynced in
+ *    the buffer) and are found again by the source's own recovery (PEL re-read, resync, snapshot).
+ */
+import type { MessageHeader } from '@confluentinc/kafka-javascript';
+import type { KeyFormat, MessageKeyParts, Origin } from '../buffer/key-format.js';
+
+export interface Message {
+  /** Message key in the target buffer (KeyFormat.messageKey). */
+  readonly key: string;
+  /** The id part of the key: the entry id of a stream entry, a generated id otherwise. */
+  readonly id: string;
+  readonly topic: string;
+  readonly kafkaKey: Buffer;
+  readonly payload: Buffer;
+  readonly headers: readonly MessageHeader[];
+  readonly origin: Origin;
+}
+
+/**
+ * Who made a batch. The pipeline's policy (one place: Pipeline.ackPoint) decides from it when
+ * `ack` is called; the source decides what `ack` does.
+ *   stream  entries read by a stream reader      claim   entries claimed from a dead consumer
+ *   key     key-value changes                    direct  direct messages (API, HTTP ingest)
+ *   resync  buffered messages sent again         replay  dead letters sent again
+ */
+export type BatchKind = 'stream' | 'claim' | 'key' | 'direct' | 'resync' | 'replay';
+
+export interface Batch<M extends Message = Message> {
+  readonly kind: BatchKind;
+  readonly messages: readonly M[];
+  /** The messages are in the target buffer already (resync): they are not written again. */
+  readonly buffered?: boolean;
+  ack(messages: readonly M[]): Promise<void>;
+  nack(messages: readonly M[], reason: string): void;
+}
+
+/** A batch whose acknowledgement does nothing (direct messages, key changes, replays). */
+export function batchOf<M extends Message>(kind: BatchKind, messages: readonly M[], buffered = false): Batch<M> {
+  return { kind, messages, ...(buffered ? { buffered } : {}), ack: NO_ACK, nack: NO_NACK };
+}
+
+const NO_ACK = (): Promise<void> => Promise.resolve();
+const NO_NACK = (): void => undefined;
+
+/** Builds a message and its headers from its key parts (the one place headers are made). */
+export function buildMessage(
+  keys: KeyFormat,
+  parts: MessageKeyParts,
+  kafkaKey: Buffer,
+  payload: Buffer,
+  topic: string = parts.topic,
+): Message {
+  const key = keys.messageKey(parts);
+  const headers = headersOf(keys.stableId(key), key, parts);
+  return { key, id: parts.id, topic, kafkaKey, payload, headers, origin: parts.origin };
+}
+
+/**
+ * A message read back from the buffer (resync, dead-letter replay): its parts come from the
+ * buffer's own key format; a key that is not one of ours gets the two id headers only.
+ */
+export function rebuildMessage(
+  keys: KeyFormat,
+  stored: { readonly key: string; readonly topic: string; readonly kafkaKey: Buffer; readonly payload: Buffer },
+  parts: MessageKeyParts | undefined,
+): Message {
+  const origin: Origin = parts?.origin ?? { kind: 'direct', deviceId: '' };
+  const headers: MessageHeader[] = parts
+    ? headersOf(keys.stableId(stored.key), stored.key, parts)
+    : [{ 'rks-id': keys.stableId(stored.key) }, { 'rks-buffer-key': stored.key }];
+  const { key, topic, kafkaKey, payload } = stored;
+  return { key, id: parts?.id ?? '', topic, kafkaKey, payload, headers, origin };
+}
+
+function headersOf(stableId: string, bufferKey: string, parts: MessageKeyParts): MessageHeader[] {
+  const h: MessageHeader[] = [{ 'rks-id': stableId }, { 'rks-buffer-key': bufferKey }];
+  const o = parts.origin;
+  if (o.kind === 'stream') h.push({ 'rks-stream': o.stream }, { 'rks-db': String(o.db) }, { 'rks-entry-id': parts.id });
+  else if (o.kind === 'direct') h.push({ 'rks-device-id': o.deviceId });
+  else h.push({ 'rks-redis-key': o.key }, { 'rks-db': String(o.db) });
+  return h;
+}
+
+/**
+ * What a message costs in memory while in flight, for KAFKA_MAX_IN_FLIGHT_BYTES: its payload,
+ * record key and buffer key, plus this estimate of the JavaScript objects around it (key string,
+ * Buffers, the header objects), which for small messages outweigh the payload.
+ */
+export const PER_MESSAGE_OVERHEAD_BYTES = 600;
+
+export function memoryOf(messages: readonly Message[]): number {
+  let n = 0;
+  for (const m of messages) n += m.payload.length + m.kafkaKey.length + m.key.length + PER_MESSAGE_OVERHEAD_BYTES;
+  return n;
+}
+
+/**
+ * The messages being delivered here, by buffer key (refcounted: a key stays until every `add`
+ * was matched by a `delete`). Resync and claims skip them; the claim loop refreshes the idle
+ * time of their source entries.
+ */
+export class InFlight {
+  private readonly entries = new Map<string, { n: number; readonly m: Message }>();
+  get size(): number {
+    return this.entries.size;
+  }
+  add(m: Message): void {
+    const e = this.entries.get(m.key);
+    if (e) e.n += 1;
+    else this.entries.set(m.key, { n: 1, m });
+  }
+  delete(m: Message): void {
+    const e = this.entries.get(m.key);
+    if (!e) return;
+    if (e.n <= 1) this.entries.delete(m.key);
+    else e.n -= 1;
+  }
+  has(key: string): boolean {
+    return this.entries.has(key);
+  }
+  *messages(): IterableIterator<Message> {
+    for (const e of this.entries.values()) yield e.m;
+  }
+}

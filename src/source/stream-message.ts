@@ -1,0 +1,33 @@
+/**
+ * A stream entry as a pipeline message: topic mapping (STREAM_TOPIC_MAP, else KAFKA_TOPIC), the
+ * Kafka record key (KAFKA_KEY_FIELD's value, else the stream name), the JSON envelope as payload,
+ * and, once, the headers (batch.ts). The buffer key is derived from the entry id, so re-reading
+ * the same entry after a crash yields the same key and the same `rks-id`.
+ */
+import type { KeyFormat } from '../buffer/key-format.js';
+import { buildMessage, type Message } from '../engine/batch.js';
+import type { GlobMap } from '../util/glob.js';
+import { envelopeBytes, fieldValue, type SourceEncoding } from './envelope.js';
+import type { SourceEntry } from './streams.js';
+
+export interface StreamMapping {
+  readonly topics: GlobMap<string>;
+  readonly defaultTopic: string;
+  readonly keyField: string;
+  readonly encoding: SourceEncoding;
+}
+
+export function topicFor(stream: string, m: StreamMapping): string {
+  return m.topics.match(stream) ?? m.defaultTopic;
+}
+
+export function streamMessage(entry: SourceEntry, keys: KeyFormat, m: StreamMapping): Message {
+  const topic = topicFor(entry.stream, m);
+  const payload = envelopeBytes(entry.stream, entry.db, entry.id, entry.fields, m.encoding);
+  // A field Buffer is a view into the Redis client's socket chunk: copied, so a message in flight
+  // keeps no chunk of its read alive (the fields themselves are not kept: they are in `payload`).
+  const field = fieldValue(entry.fields, m.keyField);
+  const kafkaKey = field ? Buffer.from(field) : Buffer.from(entry.stream);
+  const origin = { kind: 'stream', db: entry.db, stream: entry.stream } as const;
+  return buildMessage(keys, { topic, id: entry.id, origin }, kafkaKey, payload);
+}
