@@ -277,7 +277,8 @@ export const FIELDS: readonly FieldSpec[] = [
     max: 1000,
     unit: 'connections',
     group: 'target',
-    description: 'Most connections to the target Redis (buffer writes are spread over them).',
+    description:
+      "Connections to the target Redis, opened at start: each source (a DB's reader, key capture, direct messages, resync) writes on one of them, in order; marking is spread over all.",
   }),
   f({
     env: 'TARGET_REDIS_KEY_PREFIX',

@@ -244,7 +244,7 @@ export class KeyCapture {
         // Safe once buffered; waiting for its produce turn also slows this loop when Kafka is slow.
         const handle = lane.submit(batchOf('key', messages));
         if (!(await handle.buffered)) return; // stopped: the next start's snapshot covers these keys
-        await handle.produced;
+        await handle.admitted;
         this.stats.changes += messages.length;
         messages = [];
         bytes = 0;

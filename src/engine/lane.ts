@@ -4,9 +4,11 @@
  *
  *   submit(batch) ─▶ buffer write (starts at once: later batches' writes overlap earlier ones,
  *                    on the lane's one connection, so they are applied in order)
- *                 ─▶ produce turn (one batch at a time, in submission order): wait for the
- *                    in-flight budget, for Kafka's first connection, then hand the records to
- *                    the sink and wait until all are queued in the client (`accepted`)
+ *                 ─▶ admission, in submission order: room in the in-flight budget (`admitted`:
+ *                    the source may go on reading; this is its backpressure)
+ *                 ─▶ produce turn, one batch at a time, in submission order: once Kafka's first
+ *                    connection exists, hand the records to the sink and wait until all are
+ *                    queued in the client (`accepted`)
  *                 ─▶ reports (async): delivered -> mark synced -> ack; poison -> dead letters
  *                    -> ack; failed -> queued for a retry turn
  *
@@ -36,8 +38,11 @@ import type { Pipeline } from './pipeline.js';
 export interface SubmitHandle {
   /** true once the target holds the batch (and, when that is its ack point, it was acked); false when abandoned. */
   readonly buffered: Promise<boolean>;
-  /** The batch's produce turn is over: handed to the sink whole, left to resync, or given up. */
-  readonly produced: Promise<void>;
+  /**
+   * The batch holds its place in the in-flight budget (its produce turn will come, in order), or
+   * left the lane (left to resync, given up). Sources wait for this before reading on: backpressure.
+   */
+  readonly admitted: Promise<void>;
   /** Every message delivered and acked, dead-lettered, left to resync, or given up at a stop. */
   readonly settled: Promise<void>;
   /** How many of the batch's messages Kafka confirmed so far. */
@@ -59,7 +64,7 @@ interface Job {
   open: number;
   readonly tally: { delivered: number };
   readonly done: Deferred;
-  readonly producedTurn: Deferred;
+  readonly admittedTurn: Deferred;
   written: Promise<boolean>;
 }
 
@@ -82,6 +87,7 @@ export class Lane {
   private readonly retries: Job[] = [];
   private pumping = false;
   private wakers: (() => void)[] = [];
+  private endPause: (() => void) | undefined;
 
   constructor(
     readonly name: string,
@@ -103,7 +109,7 @@ export class Lane {
       open: 0,
       tally: { delivered: 0 },
       done: deferred(),
-      producedTurn: deferred(),
+      admittedTurn: deferred(),
       written: Promise.resolve(false),
     };
     // In flight from now on, so resync and claims never send what this lane is sending.
@@ -111,7 +117,7 @@ export class Lane {
     job.written = this.write(job);
     this.fresh.push(job);
     void this.pump();
-    return { buffered: job.written, produced: job.producedTurn.promise, settled: job.done.promise, tally: job.tally };
+    return { buffered: job.written, admitted: job.admittedTurn.promise, settled: job.done.promise, tally: job.tally };
   }
 
   /** Jobs waiting for a turn (for tests and status). */
@@ -146,6 +152,7 @@ export class Lane {
     for (const m of synced) this.p.inFlight.delete(m);
     job.toSend = toSend;
     job.pending = toSend;
+    this.wake(); // it may be admitted now
     return true;
   }
 
@@ -155,65 +162,69 @@ export class Lane {
     this.pumping = true;
     try {
       for (;;) {
-        if (this.p.signals.stop.aborted) return this.stopAll();
+        const { stop } = this.p.signals;
+        if (stop.aborted) return this.stopAll();
+        this.admit();
         // A retry's batch was produced before every fresh one (turns go in submission order).
         const retry = this.retries[0];
         const fresh = this.fresh[0];
         const job = retry ?? fresh;
         if (!job) return;
-        if (job === fresh && !(await this.readyForTurn(job))) continue;
-        if (job === retry && Date.now() < job.retryAt) {
-          await sleep(job.retryAt - Date.now(), this.p.signals.stop);
-          continue;
+        const woken = this.nextWake(); // a submit, a finished write, a retry
+        if (job === fresh && job.budgetBytes === 0) {
+          // Not admitted: its write is not done, or there is no room (budget).
+          await Promise.race([woken, this.p.budget.whenReleased(stop)]);
+        } else if (job === retry && Date.now() < job.retryAt) {
+          await Promise.race([woken, sleep(job.retryAt - Date.now(), stop)]);
+        } else if (!this.p.sink.canProduce) {
+          // Before Kafka's first connection (or while its client is replaced): wait here, in
+          // turn, instead of failing and being overtaken after a backoff; admission goes on.
+          await Promise.race([woken, this.p.sink.producible(stop), this.p.budget.whenReleased(stop)]);
+        } else {
+          (job === retry ? this.retries : this.fresh).shift();
+          this.wake(); // drop the waiter made above
+          await this.produce(job);
         }
-        if (!this.p.sink.canProduce) {
-          // Before Kafka's first connection (or while the client is replaced): wait for it here,
-          // in turn, instead of failing and being overtaken after a backoff.
-          await Promise.race([this.p.sink.producible(this.p.signals.stop), this.nextWake()]);
-          continue;
-        }
-        (job === retry ? this.retries : this.fresh).shift();
-        await this.produce(job);
       }
     } finally {
       this.pumping = false;
+      this.endPause?.();
+      this.endPause = undefined;
     }
   }
 
   /**
-   * A fresh job's preparation for its turn: its buffer write done, then room in the budget. False
-   * when the pump must look again (the job left the lane, or something woke it while waiting).
+   * Admits fresh jobs in submission order (synchronous): each one whose write is done takes its
+   * room in the budget; the first that does not fit, or is still being written, stops admission.
    */
-  private async readyForTurn(job: Job): Promise<boolean> {
-    if (job.toSend === undefined) {
-      await job.written;
-      return false;
+  private admit(): void {
+    for (let i = 0; i < this.fresh.length; i += 1) {
+      const job = this.fresh[i] as Job;
+      if (job.budgetBytes > 0) continue;
+      if (job.toSend === undefined) return;
+      const bytes = memoryOf(job.pending);
+      const target = this.p.ackPoint(job.batch.kind) === 'target' && !job.batch.buffered;
+      const leaves =
+        job.pending.length === 0 || (target && (!this.p.sink.isConnected || !this.p.budget.tryAcquireFits(bytes)));
+      if (leaves) {
+        // Nothing to send, or (already acknowledged, Kafka slow or down) left to the resync loop:
+        // the reader is not held; these stay unsynced in the target.
+        this.fresh.splice(i, 1);
+        i -= 1;
+        for (const m of job.pending) this.p.inFlight.delete(m);
+        job.pending = [];
+        this.leave(job);
+        continue;
+      }
+      if (!this.p.budget.tryAcquire(bytes)) {
+        this.endPause ??= this.p.metrics.pause('in_flight_budget');
+        return;
+      }
+      this.endPause?.();
+      this.endPause = undefined;
+      job.budgetBytes = bytes;
+      job.admittedTurn.resolve();
     }
-    if (job.budgetBytes > 0) return true;
-    if (job.pending.length === 0) {
-      this.fresh.shift();
-      this.leave(job);
-      return false;
-    }
-    const bytes = memoryOf(job.pending);
-    const target = this.p.ackPoint(job.batch.kind) === 'target' && !job.batch.buffered;
-    if (target && (!this.p.sink.isConnected || !this.p.budget.tryAcquireFits(bytes))) {
-      // Already acknowledged and Kafka is slow or down: do not hold the reader; these stay
-      // unsynced in the target and the resync loop delivers them later.
-      this.fresh.shift();
-      for (const m of job.pending) this.p.inFlight.delete(m);
-      job.pending = [];
-      this.leave(job);
-      return false;
-    }
-    if (!this.p.budget.tryAcquire(bytes)) {
-      const endPause = this.p.metrics.pause('in_flight_budget');
-      await Promise.race([this.p.budget.whenReleased(this.p.signals.stop), this.nextWake()]);
-      endPause();
-      return false;
-    }
-    job.budgetBytes = bytes;
-    return true;
   }
 
   private async produce(job: Job): Promise<void> {
@@ -226,7 +237,6 @@ export class Lane {
     if (first) this.p.track(job.done.promise, messages.length, messages[0]?.topic ?? '');
     void ticket.outcomes.then((outcomes) => this.onReports(job, messages, outcomes));
     await ticket.accepted;
-    if (first) job.producedTurn.resolve();
   }
 
   /**
@@ -328,7 +338,7 @@ export class Lane {
 
   /** The job's turn is over for good; it is done once its reports are handled. */
   private leave(job: Job): void {
-    job.producedTurn.resolve();
+    job.admittedTurn.resolve();
     this.maybeDone(job);
   }
 
@@ -339,7 +349,7 @@ export class Lane {
       this.p.budget.release(job.budgetBytes);
       job.budgetBytes = 0;
     }
-    job.producedTurn.resolve();
+    job.admittedTurn.resolve();
     job.done.resolve();
   }
 

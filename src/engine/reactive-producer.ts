@@ -76,7 +76,7 @@ export class ReactiveKafkaProducer {
         const handle = await this.engine.submitEntries(src, entries, mapping);
         if (handle) {
           waits.push(handle.settled);
-          await handle.produced; // backpressure: read on once this batch had its turn
+          await handle.admitted; // backpressure: read on once the batch has room in flight
         }
         processed += entries.length;
       }

@@ -48,7 +48,7 @@ export async function runClaimLoop(ctx: RedeliveryContext): Promise<void> {
           if (claimed.length === 0) continue;
           log.info({ db: src.db, stream, count: claimed.length }, 'claimed entries left pending by another consumer');
           const handle = await submitEntries(ctx, lane, src, claimed, ctx.mapping, 'claim');
-          await handle?.produced;
+          await handle?.admitted;
         } catch (err) {
           log.warn({ db: src.db, stream, err: errorMessage(err) }, 'claiming pending entries failed');
         }
@@ -126,7 +126,7 @@ export async function resyncPass(
     );
     const handle = lane.submit(resyncBatch(ctx, messages));
     handles.push(handle);
-    await handle.produced;
+    await handle.admitted;
   } while (cursor !== '0' && !ctx.signal.aborted);
   await Promise.all(handles.map((h) => h.settled));
   return handles.reduce((n, h) => n + h.tally.delivered, 0);

@@ -135,9 +135,9 @@ export class Ingest {
           ),
         );
         if (!(await handle.buffered)) throw new Error('the engine stopped before the message was buffered');
-        // Answered once its produce turn came (backpressure: a slow Kafka slows the answers);
+        // Answered once admitted to the in-flight budget (backpressure: a slow Kafka slows the answers);
         // delivery continues in the pipeline, its failures are retried there.
-        await handle.produced;
+        await handle.admitted;
         for (const q of batch) q.resolve(q.msg.key);
       } catch (err) {
         const e = err instanceof Error ? err : new Error(String(err));

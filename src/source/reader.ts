@@ -8,9 +8,9 @@
  * SOURCE_ACK_MODE=target). A `nack` leaves them pending and makes the next read start with this
  * consumer's pending entries again (entries still in flight here are skipped, not sent twice).
  *
- * Read-ahead: up to SOURCE_READ_AHEAD_BATCHES batches are between read and produced, so batch
- * N+1 is read and written to the target while batch N is still being written or produced; the
- * lane keeps their produce order. It also pauses while the batches waiting hold
+ * Read-ahead: up to SOURCE_READ_AHEAD_BATCHES batches are between read and admitted (room in the
+ * in-flight budget), so batch N+1 is read and written to the target while batch N is still being
+ * written; the lane keeps their produce order. It also pauses while the batches waiting hold
  * KAFKA_MAX_IN_FLIGHT_BYTES of entry data, so with large messages memory stays near twice that
  * budget, not SOURCE_READ_AHEAD_BATCHES full batches.
  */
@@ -98,7 +98,7 @@ export async function runReader(
   signal: AbortSignal,
 ): Promise<void> {
   const lane = ctx.pipeline.lane(`stream:db${src.db}`);
-  const outstanding = new Map<Promise<void>, number>(); // produced -> bytes read
+  const outstanding = new Map<Promise<void>, number>(); // admitted -> bytes read
   let outstandingBytes = 0;
   const { readAheadBatches } = ctx.cfg.source;
   const maxBytes = ctx.cfg.kafka.maxInFlightBytes;
@@ -117,11 +117,11 @@ export async function runReader(
         return;
       }
       if (!handle) return;
-      const produced = handle.produced;
-      outstanding.set(produced, bytes);
+      const admitted = handle.admitted;
+      outstanding.set(admitted, bytes);
       outstandingBytes += bytes;
-      void produced.finally(() => {
-        outstanding.delete(produced);
+      void admitted.finally(() => {
+        outstanding.delete(admitted);
         outstandingBytes -= bytes;
       });
       // Read ahead while few batches and few bytes wait (large messages: less read-ahead).
