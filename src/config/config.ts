@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parse as parseDotenv } from 'dotenv';
 import { ConfigError } from '../errors.js';
+import { checkTopicName } from '../sink/topic.js';
 import { FIELDS, FIELD_BY_ENV, zodFor } from './schema.js';
 
 export interface RedisEndpointConfig {
@@ -185,20 +186,14 @@ function crossChecks(valid: Map<string, unknown>): string[] {
   if ((v.get('KAFKA_SSL_CERTIFICATE_LOCATION') === '') !== (v.get('KAFKA_SSL_KEY_LOCATION') === '')) {
     problems.push('KAFKA_SSL_CERTIFICATE_LOCATION and KAFKA_SSL_KEY_LOCATION: set both for mutual TLS, or neither');
   }
-  const topicRe = /^[a-zA-Z0-9._-]{1,249}$/;
-  if (!topicRe.test(v.get('KAFKA_TOPIC') as string))
-    problems.push(
-      `KAFKA_TOPIC: "${String(v.get('KAFKA_TOPIC'))}" is not a valid Kafka topic name (letters, digits, . _ -)`,
-    );
-  for (const [pattern, topic] of v.get('STREAM_TARGET_TOPIC_MAP') as [string, string][]) {
-    if (!topicRe.test(topic))
-      problems.push(
-        `STREAM_TARGET_TOPIC_MAP: topic "${topic}" of pattern "${pattern}" is not a valid Kafka topic name`,
-      );
-  }
-  for (const [pattern, topic] of v.get('KEY_TARGET_TOPIC_MAP') as [string, string][]) {
-    if (!topicRe.test(topic))
-      problems.push(`KEY_TARGET_TOPIC_MAP: topic "${topic}" of pattern "${pattern}" is not a valid Kafka topic name`);
+  const topicProblem = checkTopicName(v.get('KAFKA_TOPIC') as string);
+  if (topicProblem)
+    problems.push(`KAFKA_TOPIC: "${String(v.get('KAFKA_TOPIC'))}" is not a valid topic: ${topicProblem}`);
+  for (const name of ['STREAM_TARGET_TOPIC_MAP', 'KEY_TARGET_TOPIC_MAP']) {
+    for (const [pattern, topic] of v.get(name) as [string, string][]) {
+      const why = checkTopicName(topic);
+      if (why) problems.push(`${name}: topic "${topic}" of pattern "${pattern}" is not a valid topic: ${why}`);
+    }
   }
   if (v.get('KEY_SYNC_ENABLED') === true && (v.get('KEY_SYNC_PATTERNS') as string[]).length === 0) {
     problems.push(

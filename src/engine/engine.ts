@@ -22,6 +22,7 @@ import { countBy, noopMetrics, type EngineMetrics } from '../observability/engin
 import type { Logger } from '../observability/logger.js';
 import { connectRedis, endpointName, type RedisConnection } from '../redis/client.js';
 import { KafkaSink } from '../sink/producer.js';
+import { checkTopicName } from '../sink/topic.js';
 import { SourceDb, type SourceEntry } from '../source/streams.js';
 import { GlobMap } from '../util/glob.js';
 import { backoffMs, sleep } from '../util/retry.js';
@@ -186,8 +187,8 @@ export class SyncEngine {
     deviceId: string,
     opts: { waitForKafka?: boolean } = {},
   ): Promise<string> {
-    if (!/^[a-zA-Z0-9._-]{1,249}$/.test(topic))
-      throw new SyncError(`topic "${topic}" is not a valid Kafka topic name (letters, digits, . _ -)`);
+    const topicProblem = checkTopicName(topic);
+    if (topicProblem) throw new SyncError(`topic "${topic}" is not a valid Kafka topic name: ${topicProblem}`);
     const key = this.target.keys.messageKey({ topic, id: newMessageId(), origin: { kind: 'direct', deviceId } });
     const m: OutgoingMessage = {
       key,
