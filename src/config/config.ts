@@ -22,6 +22,12 @@ export interface RedisEndpointConfig {
   readonly tlsKeyLocation: string;
 }
 
+/** One stream of SOURCE_STREAMS: its name and DB. */
+export interface StreamRef {
+  readonly name: string;
+  readonly db: number;
+}
+
 export interface Config {
   readonly source: RedisEndpointConfig & {
     readonly dbSearchRange: readonly number[];
@@ -48,7 +54,8 @@ export interface Config {
     readonly discoveryPatterns: readonly string[];
     readonly discoveryIntervalSeconds: number;
     readonly topicMap: readonly (readonly [string, string])[];
-    readonly streams: readonly string[];
+    /** SOURCE_STREAMS, parsed: a "name" entry is in the first DB of SOURCE_REDIS_DB_SEARCH_RANGE. */
+    readonly streams: readonly StreamRef[];
   };
   readonly keys: {
     readonly enabled: boolean;
@@ -155,8 +162,43 @@ export function loadConfig(options: LoadOptions = {}): Config {
       );
   }
   problems.push(...crossChecks(values));
+  const dbs = values.get('SOURCE_REDIS_DB_SEARCH_RANGE') as number[] | undefined;
+  const streams = parseSourceStreams((values.get('SOURCE_STREAMS') as string[] | undefined) ?? [], dbs?.[0] ?? 0);
+  if (typeof streams === 'string') problems.push(`SOURCE_STREAMS: ${streams}`);
   if (problems.length > 0) throw new ConfigError(problems);
-  return deepFreeze(build(values));
+  return deepFreeze(build(values, streams as StreamRef[]));
+}
+
+/**
+ * SOURCE_STREAMS entries ("name" or "name@db") as streams, in order, duplicates dropped; a
+ * string is what is wrong. The DB is the part after the last "@" when that part is a number,
+ * so a name may itself contain "@" ("a@b" is the stream "a@b", "a@b@3" is "a@b" in DB 3).
+ */
+export function parseSourceStreams(entries: readonly string[], defaultDb: number): StreamRef[] | string {
+  const out: StreamRef[] = [];
+  const seen = new Set<string>();
+  for (const entry of entries) {
+    const at = entry.lastIndexOf('@');
+    const suffix = at < 0 ? undefined : entry.slice(at + 1);
+    const hasDb = suffix !== undefined && /^\d+$/.test(suffix);
+    const name = hasDb ? entry.slice(0, at) : entry;
+    const db = hasDb ? Number(suffix) : defaultDb;
+    if (suffix === '') return `"${entry}" has no DB after "@" (expected "name" or "name@db", comma-separated)`;
+    if (name === '') return `"${entry}" has no stream name (expected "name" or "name@db", comma-separated)`;
+    if (db > 10000) return `"${entry}": DB ${db} is out of range`;
+    const id = `${db}\n${name}`;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    out.push({ name, db });
+  }
+  return out;
+}
+
+/** Streams grouped by DB (DBs and names in configuration order): the readers' view of SOURCE_STREAMS. */
+export function streamsByDb(streams: readonly StreamRef[]): Map<number, string[]> {
+  const byDb = new Map<number, string[]>();
+  for (const s of streams) byDb.set(s.db, [...(byDb.get(s.db) ?? []), s.name]);
+  return byDb;
 }
 
 /** Checks between variables; each runs only when the variables it reads are valid. */
@@ -221,7 +263,7 @@ function endpoint(v: Map<string, unknown>, prefix: 'SOURCE' | 'TARGET'): RedisEn
   };
 }
 
-function build(v: Map<string, unknown>): Config {
+function build(v: Map<string, unknown>, streams: readonly StreamRef[]): Config {
   const g = <T>(name: string): T => v.get(name) as T;
   const consumerName = g<string>('SOURCE_CONSUMER_NAME');
   return {
@@ -251,7 +293,7 @@ function build(v: Map<string, unknown>): Config {
       discoveryPatterns: g('STREAM_DISCOVERY_PATTERNS'),
       discoveryIntervalSeconds: g('STREAM_DISCOVERY_INTERVAL'),
       topicMap: g('STREAM_TARGET_TOPIC_MAP'),
-      streams: g('SOURCE_STREAMS'),
+      streams,
     },
     keys: {
       enabled: g('KEY_SYNC_ENABLED'),

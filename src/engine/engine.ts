@@ -16,7 +16,7 @@
 import { setMaxListeners } from 'node:events';
 import { TargetBuffer, type OutgoingMessage } from '../buffer/store.js';
 import { newMessageId } from '../buffer/key-format.js';
-import type { Config } from '../config/config.js';
+import { streamsByDb, type Config } from '../config/config.js';
 import { errorMessage, SyncError } from '../errors.js';
 import { countBy, noopMetrics, type EngineMetrics } from '../observability/engine-metrics.js';
 import type { Logger } from '../observability/logger.js';
@@ -345,15 +345,7 @@ export class SyncEngine {
   /** SOURCE_STREAMS ("name" or "name@db") grouped by DB, or undefined when discovery is used. */
   private configuredStreams(): Map<number, string[]> | undefined {
     if (this.cfg.stream.autoDiscovery || this.cfg.stream.streams.length === 0) return undefined;
-    const byDb = new Map<number, string[]>();
-    const defaultDb = this.cfg.source.dbSearchRange[0] ?? 0;
-    for (const spec of this.cfg.stream.streams) {
-      const m = /^(.*)@(\d+)$/.exec(spec);
-      const db = m ? Number(m[2]) : defaultDb;
-      const name = m ? (m[1] as string) : spec;
-      byDb.set(db, [...(byDb.get(db) ?? []), name]);
-    }
-    return byDb;
+    return streamsByDb(this.cfg.stream.streams);
   }
 
   private async useStreams(db: number, names: readonly string[], create: boolean): Promise<void> {
