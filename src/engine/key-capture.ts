@@ -29,7 +29,7 @@ import type { OutgoingMessage } from '../buffer/store.js';
 import type { Config } from '../config/config.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
-import { connectRedis, type RedisConnection } from '../redis/client.js';
+import { asText, connectRedis, type RedisConnection } from '../redis/client.js';
 import {
   buildKeyEnvelope,
   eventOp,
@@ -77,6 +77,8 @@ export class KeyCapture {
   private wakeCapture: (() => void) | undefined;
   private wakeSnapshot: (() => void) | undefined;
   private roomWaiters: (() => void)[] = [];
+  /** The source server is the target server (same endpoint, or the same run_id behind two names). */
+  private targetIsSource: boolean;
 
   constructor(
     private readonly cfg: Config,
@@ -86,6 +88,7 @@ export class KeyCapture {
   ) {
     this.patterns = new KeyPatternMap(cfg.keys.patterns.map((p) => [p, true] as const));
     this.topics = new KeyPatternMap(cfg.keys.topicMap);
+    this.targetIsSource = cfg.source.host === cfg.target.host && cfg.source.port === cfg.target.port;
   }
 
   /** Runs until `stop`; rejects only with KeyspaceEventsError (notifications cannot be enabled). */
@@ -107,6 +110,7 @@ export class KeyCapture {
         this.conns.set(db, conn);
       }
       const first = this.conns.values().next().value as RedisConnection;
+      if (!this.targetIsSource) this.targetIsSource = await sameServer(first, this.pipeline.buffer.primary);
       if (!(await this.retry('check notify-keyspace-events', () => ensureKeyspaceNotifications(first, this.log))))
         return;
       const subscriber = new KeyspaceSubscriber(
@@ -174,15 +178,9 @@ export class KeyCapture {
     this.wakeCapture?.();
   }
 
-  /** Keys of the buffer itself, when the source is also the target (never capture our own writes). */
+  /** A key the service writes, when the source is also the target (never capture our own writes). */
   private isOwnKey(db: number, key: Buffer): boolean {
-    const { source: s, target: t } = this.cfg;
-    if (s.host !== t.host || s.port !== t.port || db !== t.db) return false;
-    const name = key.toString('latin1');
-    const keys = this.pipeline.buffer.keys;
-    return [`${keys.prefix}msg:`, `${keys.prefix}synced:`, keys.unsyncedSet, keys.deadLetters].some((p) =>
-      name.startsWith(p),
-    );
+    return this.targetIsSource && db === this.cfg.target.db && this.pipeline.buffer.keys.isOwnKey(key);
   }
 
   private requestSnapshot(): void {
@@ -356,6 +354,19 @@ export class KeyCapture {
     }
     return undefined;
   }
+}
+
+/** Both connections reach one server (equal INFO run_id): "localhost" and "127.0.0.1", a DNS alias. */
+async function sameServer(a: RedisConnection, b: RedisConnection): Promise<boolean> {
+  const runId = async (c: RedisConnection): Promise<string | undefined> => {
+    try {
+      return /^run_id:(\w+)/m.exec(asText(await c.send(['INFO', 'server'])))?.[1];
+    } catch {
+      return undefined; // INFO refused (ACL, managed Redis): only equal host and port count
+    }
+  };
+  const [x, y] = await Promise.all([runId(a), runId(b)]);
+  return x !== undefined && x === y;
 }
 
 /**
