@@ -10,6 +10,7 @@ import { parse as parseDotenv } from 'dotenv';
 import { ConfigError } from '../errors.js';
 import { checkTopicName } from '../sink/topic.js';
 import { FIELDS, FIELD_BY_ENV, zodFor } from './schema.js';
+import { KNOWN_VARIABLES, looksLikeOurs, suggestion, unknownVariableMessage } from './variables.js';
 
 export interface RedisEndpointConfig {
   readonly host: string;
@@ -109,10 +110,22 @@ export interface LoadOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Highest-precedence values, e.g. from CLI flags, by variable name. */
   readonly overrides?: Readonly<Record<string, string>>;
+  /**
+   * Told about each unknown variable in env.conf, or in the environment with a service prefix
+   * (a misspelling, ./variables.ts); default: not told. Ignored when `strict`.
+   */
+  readonly onWarning?: (message: string) => void;
+  /** Unknown variables are errors (ConfigError) instead of warnings (`config --strict`, `run --strict`). */
+  readonly strict?: boolean;
 }
 
 /** Raw string values by variable name, after applying precedence and `_FILE` indirection. */
-export function collectRaw(options: LoadOptions = {}): { raw: Map<string, string>; problems: string[] } {
+export function collectRaw(options: LoadOptions = {}): {
+  raw: Map<string, string>;
+  problems: string[];
+  /** Unknown variables of env.conf and service-like ones of the environment (ignored). */
+  warnings: string[];
+} {
   const env = options.env ?? process.env;
   const problems: string[] = [];
   let fileValues: Record<string, string> = {};
@@ -144,14 +157,22 @@ export function collectRaw(options: LoadOptions = {}): { raw: Map<string, string
     raw.set(spec.env, value);
   }
   for (const key of Object.keys(options.overrides ?? {})) {
-    if (!FIELD_BY_ENV.has(key)) problems.push(`${key}: unknown variable (see 'redis-kafka-sync config --list')`);
+    if (!FIELD_BY_ENV.has(key))
+      problems.push(`${key}: unknown variable; ${suggestion(key)} (see 'redis-kafka-sync config --list')`);
   }
-  return { raw, problems };
+  const warnings: string[] = [];
+  for (const key of Object.keys(fileValues))
+    if (!KNOWN_VARIABLES.has(key)) warnings.push(unknownVariableMessage(key, `in ${path}`, !options.strict));
+  for (const key of Object.keys(env))
+    if (looksLikeOurs(key)) warnings.push(unknownVariableMessage(key, 'in the environment', !options.strict));
+  return { raw, problems, warnings };
 }
 
 /** Loads, validates and freezes the configuration. Throws ConfigError listing every problem. */
 export function loadConfig(options: LoadOptions = {}): Config {
-  const { raw, problems } = collectRaw(options);
+  const { raw, problems, warnings } = collectRaw(options);
+  if (options.strict) problems.push(...warnings);
+  else for (const w of warnings) options.onWarning?.(w);
   const values = new Map<string, unknown>();
   for (const spec of FIELDS) {
     const result = zodFor(spec).safeParse(raw.get(spec.env) ?? spec.default);
