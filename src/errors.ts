@@ -44,6 +44,15 @@ export class BufferFullError extends SyncError {
   }
 }
 
+/**
+ * The target Redis refused a buffer operation for a reason retrying cannot fix (a buffer key of
+ * the wrong type, an error in a buffer script): the message names the key or the script and what
+ * to do. Never retryable.
+ */
+export class TargetRefusedError extends SyncError {
+  static override readonly CODE = 'TARGET_REFUSED';
+}
+
 /** Kafka did not confirm a delivery. `retryable` says whether resending can succeed. */
 export class DeliveryError extends SyncError {
   static override readonly CODE = 'DELIVERY_FAILED';

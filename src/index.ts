@@ -21,5 +21,6 @@ export {
   DeliveryError,
   PoisonMessageError,
   PrerequisiteError,
+  TargetRefusedError,
   isRetryable,
 } from './errors.js';

@@ -15,6 +15,8 @@
  *  - `deadLetter(items)`: the messages are in the dead-letter stream (with their reason) before
  *    they leave the buffer and the unsynced set.
  *  - `noteLastSync(ms)`: best effort, for `status`.
+ *  - `serverRunId()`: the target server's INFO run_id (undefined when refused), so key capture can
+ *    tell the source and the target are one server under two names.
  */
 import type { KeyFormat } from './key-format.js';
 import type { OutgoingMessage, PutStatus } from './store.js';
@@ -29,4 +31,5 @@ export interface BufferStore {
   markSynced(messageKeys: readonly string[]): Promise<void>;
   deadLetter(items: readonly { readonly m: OutgoingMessage; readonly reason: string }[]): Promise<void>;
   noteLastSync(ms: number): Promise<void>;
+  serverRunId(): Promise<string | undefined>;
 }

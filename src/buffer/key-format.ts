@@ -5,6 +5,11 @@
  *   sync marker:  {prefix}synced:{topic}:{id}:{origin}        (value: sync time in ms)
  *   unsynced set: {prefix}unsynced_keys_set                    (SET of message keys)
  *   dead letters: {prefix}dead_letters                         (STREAM)
+ *   bookkeeping:  {prefix}rks:<name>, today {prefix}rks:last_sync_ms (time of the last marking)
+ *
+ * `isOwnKey` recognises every one of them (any key under {prefix}msg:, {prefix}synced:,
+ * {prefix}rks:, and the two fixed names): key capture skips them when the source is the target,
+ * so the service never sends its own writes to Kafka. A new key the service writes goes here.
  *
  * `topic` is a Kafka topic name (never contains ':'). `id` never contains ':':
  *   - stream entries: the entry id `<ms>-<seq>` as Redis assigned it, so re-reading the same
@@ -32,8 +37,12 @@ export interface MessageKeyParts {
 
 export const UNSYNCED_SET = 'unsynced_keys_set';
 export const DEAD_LETTERS = 'dead_letters';
+/** Key (after the prefix) holding the time in ms of the last batch marked synced. */
+export const LAST_SYNC_KEY = 'rks:last_sync_ms';
 const MSG = 'msg:';
 const SYNCED = 'synced:';
+/** Namespace of the service's own bookkeeping keys (LAST_SYNC_KEY and any future one). */
+const OWN = 'rks:';
 
 export class KeyFormat {
   constructor(readonly prefix: string = '') {}
@@ -44,6 +53,24 @@ export class KeyFormat {
   get deadLetters(): string {
     return this.prefix + DEAD_LETTERS;
   }
+  get lastSync(): string {
+    return this.prefix + LAST_SYNC_KEY;
+  }
+
+  /** True for every key the service writes in the target (see the module comment). Bytes or text. */
+  isOwnKey(key: string | Buffer): boolean {
+    const name = typeof key === 'string' ? key : key.toString('utf8');
+    if (!name.startsWith(this.prefix)) return false;
+    const rest = name.slice(this.prefix.length);
+    return (
+      rest === UNSYNCED_SET ||
+      rest === DEAD_LETTERS ||
+      rest.startsWith(MSG) ||
+      rest.startsWith(SYNCED) ||
+      rest.startsWith(OWN)
+    );
+  }
+
   /** SCAN MATCH pattern of every message key (prefix glob characters escaped). */
   get messagePattern(): string {
     return `${this.prefix.replace(/[*?[\]\\]/g, '\\$&')}${MSG}*`;

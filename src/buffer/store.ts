@@ -9,16 +9,19 @@
  *    it from the set, all in one script call, so a crash leaves either the old or the new state.
  *  - Writes are one script call per chunk of messages (not one round trip per message); a
  *    maxmemory refusal fails the whole chunk with BufferFullError (retryable, never a drop).
+ *  - Failures are classified by reply (redis/errors.ts): a buffer key of the wrong type or a script
+ *    error is a TargetRefusedError (not retryable, naming the key or script and what to do); only
+ *    the rest is a retryable ConnectionError.
  *  - `recover` rebuilds the set from the keys themselves, so losing the set loses nothing.
  */
 import type { Config } from '../config/config.js';
-import { BufferFullError, ConnectionError, errorMessage } from '../errors.js';
-import { asArray, asBuffer, type RedisConnection, type Reply } from '../redis/client.js';
+import { BufferFullError, ConnectionError, errorMessage, TargetRefusedError } from '../errors.js';
+import { asArray, asBuffer, asText, type RedisConnection, type Reply } from '../redis/client.js';
+import { redisErrorKind } from '../redis/errors.js';
 import type { BufferStore, BufferWriter } from './buffer.js';
 import { DeadLetters } from './dead-letters.js';
 import { KeyFormat, type MessageKeyParts } from './key-format.js';
-import { lastSyncKey } from '../observability/sync-status.js';
-import { runScript } from './scripts.js';
+import { runScript, type ScriptName } from './scripts.js';
 
 export interface OutgoingMessage {
   /** Message key in the target (KeyFormat.messageKey). */
@@ -76,8 +79,12 @@ export class TargetBuffer implements BufferStore {
     await new DeadLetters(this.primary, this.keys).add(items);
   }
 
+  async serverRunId(): Promise<string | undefined> {
+    return runIdOf(this.primary);
+  }
+
   async noteLastSync(ms: number): Promise<void> {
-    await this.primary.send(['SET', lastSyncKey(this.keys), String(ms)]);
+    await this.primary.send(['SET', this.keys.lastSync, String(ms)]);
   }
 
   /** Buffers messages (atomic per chunk) and returns each one's status, in order. */
@@ -90,7 +97,7 @@ export class TargetBuffer implements BufferStore {
         keys.push(m.key, this.keys.markerKey(m.key));
         args.push(m.topic, m.kafkaKey, m.payload);
       }
-      const reply = await this.call(conn, () => runScript(conn, 'put_batch', keys, args));
+      const reply = await this.call(conn, 'put_batch', keys, () => runScript(conn, 'put_batch', keys, args));
       for (const s of asArray(reply)) out.push(Number(s) as PutStatus);
     }
     return out;
@@ -102,7 +109,7 @@ export class TargetBuffer implements BufferStore {
       const keys: string[] = [this.keys.unsyncedSet];
       for (const k of messageKeys.slice(i, i + CHUNK_MESSAGES)) keys.push(k, this.keys.markerKey(k));
       const args = [String(this.cfg.timeToLiveSeconds), String(this.cfg.syncTtlSeconds), String(Date.now())];
-      await this.call(conn, () => runScript(conn, 'mark_synced', keys, args));
+      await this.call(conn, 'mark_synced', keys, () => runScript(conn, 'mark_synced', keys, args));
     }
   }
 
@@ -132,7 +139,7 @@ export class TargetBuffer implements BufferStore {
         const key = asBuffer(k).toString('utf8');
         keys.push(key, this.keys.markerKey(key));
       }
-      const call = runScript(conn, 'recover', keys, []).then(Number);
+      const call = this.call(conn, 'recover', keys, () => runScript(conn, 'recover', keys, [])).then(Number);
       call.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
       calls.push(call);
       if (calls.length >= RECOVER_IN_FLIGHT) found += await (calls.shift() as Promise<number>);
@@ -157,7 +164,7 @@ export class TargetBuffer implements BufferStore {
     const out: (StoredMessage | undefined)[] = [];
     for (let i = 0; i < messageKeys.length; i += CHUNK_MESSAGES) {
       const chunk = messageKeys.slice(i, i + CHUNK_MESSAGES);
-      const replies = asArray(await runScript(conn, 'fetch', chunk, []));
+      const replies = asArray(await this.call(conn, 'fetch', chunk, () => runScript(conn, 'fetch', chunk, [])));
       chunk.forEach((key, n) => {
         const [topic, kafkaKey, payload, created] = asArray(replies[n]);
         if (!Buffer.isBuffer(topic) || !Buffer.isBuffer(payload)) {
@@ -182,19 +189,70 @@ export class TargetBuffer implements BufferStore {
     if (messageKeys.length > 0) await this.primary.send(['SREM', this.keys.unsyncedSet, ...messageKeys]);
   }
 
-  private async call<T>(conn: RedisConnection, fn: () => Promise<T>): Promise<T> {
+  /**
+   * Runs one script call of `script` over `keys`, turning its failure into what it is: a full
+   * target (BufferFullError, retryable), a refusal retrying cannot fix (TargetRefusedError: a
+   * buffer key of the wrong type, named; a script error), or else a connection problem (retryable).
+   */
+  private async call<T>(
+    conn: RedisConnection,
+    script: ScriptName,
+    keys: readonly string[],
+    fn: () => Promise<T>,
+  ): Promise<T> {
     try {
       return await fn();
     } catch (err) {
       const msg = errorMessage(err);
-      if (msg.startsWith('OOM')) {
+      const kind = redisErrorKind(err);
+      if (kind === 'oom') {
         throw new BufferFullError(
           `${conn.endpoint} is full (maxmemory reached): ${msg}. Reading pauses until memory frees.`,
           err,
         );
       }
+      if (kind === 'wrongtype') {
+        const wrong = await this.wrongTypeKey(conn, keys);
+        const which = wrong
+          ? `${wrong.key} holds a ${wrong.type}, where the buffer keeps a ${wrong.expected}`
+          : 'a key the buffer uses holds another type than the buffer keeps there';
+        throw new TargetRefusedError(
+          `${conn.endpoint} (db ${conn.db}): ${script} failed: ${which} (${msg}). Something else writes under ` +
+            `TARGET_REDIS_KEY_PREFIX="${this.keys.prefix}" in TARGET_REDIS_DB=${conn.db}: delete or rename that key, ` +
+            'or give the service a prefix or DB of its own. Retrying cannot fix this.',
+          { cause: err },
+        );
+      }
+      if (kind === 'script') {
+        throw new TargetRefusedError(
+          `${conn.endpoint}: the buffer script ${script}.lua failed: ${msg}. Not a connection problem: the same ` +
+            'call fails again. Check that the target is a Redis server with Lua scripting (not a look-alike ' +
+            'without it), and report this message as a bug.',
+          { cause: err },
+        );
+      }
       throw new ConnectionError(`${conn.endpoint}: ${msg}`, { retryable: true, cause: err });
     }
+  }
+
+  /** The first of `keys` whose type is not the one the buffer keeps there (for an error message). */
+  private async wrongTypeKey(
+    conn: RedisConnection,
+    keys: readonly string[],
+  ): Promise<{ key: string; type: string; expected: string } | undefined> {
+    const expected = (key: string): string =>
+      key === this.keys.unsyncedSet ? 'set' : this.keys.parse(key) ? 'hash' : 'string';
+    try {
+      const types = await Promise.all(keys.slice(0, 2001).map((k) => conn.send(['TYPE', k])));
+      for (const [i, t] of types.entries()) {
+        const key = keys[i] as string;
+        const type = asText(t);
+        if (type !== 'none' && type !== expected(key)) return { key, type, expected: expected(key) };
+      }
+    } catch {
+      // the diagnosis is best effort; the error is reported either way
+    }
+    return undefined;
   }
 }
 
@@ -211,4 +269,13 @@ function* chunks(messages: readonly OutgoingMessage[]): Generator<OutgoingMessag
     }
   }
   if (chunk.length > 0) yield chunk;
+}
+
+/** INFO run_id of the server behind `conn`; undefined when INFO is refused (ACL, managed Redis). */
+export async function runIdOf(conn: RedisConnection): Promise<string | undefined> {
+  try {
+    return /^run_id:(\w+)/m.exec(asText(await conn.send(['INFO', 'server'])))?.[1];
+  } catch {
+    return undefined;
+  }
 }

@@ -9,6 +9,8 @@ import { ConfigError } from '../errors.js';
 export interface ConfigFlags {
   readonly config?: string;
   readonly set?: string[];
+  /** `--strict` (config, run): unknown variables exit 2 instead of warning. */
+  readonly strict?: boolean;
 }
 
 export function withConfigOptions(cmd: Command): Command {
@@ -20,6 +22,14 @@ export function withConfigOptions(cmd: Command): Command {
       collect,
       [],
     );
+}
+
+/** `--strict`, for the commands that check a configuration before it is deployed (config, run). */
+export function withStrictOption(cmd: Command): Command {
+  return cmd.option(
+    '--strict',
+    'treat unknown variables (a misspelling in env.conf, or SOURCE_*, KAFKA_*, ... in the environment) as errors: exit 2',
+  );
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -36,10 +46,17 @@ export function loadOptions(flags: ConfigFlags): LoadOptions {
   return { ...(flags.config !== undefined ? { configFile: flags.config } : {}), overrides };
 }
 
-/** Loads the configuration or exits 2 listing every problem, one per line. */
-export function configOrExit(flags: ConfigFlags): Config {
+/**
+ * Loads the configuration or exits 2 listing every problem, one per line. Unknown variables are
+ * problems with `--strict`, otherwise warnings, written to stderr unless `onWarning` takes them.
+ */
+export function configOrExit(flags: ConfigFlags, onWarning?: (message: string) => void): Config {
   try {
-    return loadConfig(loadOptions(flags));
+    return loadConfig({
+      ...loadOptions(flags),
+      strict: flags.strict === true,
+      onWarning: onWarning ?? ((w) => process.stderr.write(`config warning: ${w}\n`)),
+    });
   } catch (err) {
     if (err instanceof ConfigError) exitConfig(err.problems);
     throw err;

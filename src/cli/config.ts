@@ -2,11 +2,13 @@
 import type { Command } from 'commander';
 import { describeConfig } from '../config/config.js';
 import { FIELDS } from '../config/schema.js';
-import { configOrExit, loadOptions, withConfigOptions, type ConfigFlags } from './common.js';
+import { configOrExit, loadOptions, withConfigOptions, withStrictOption, type ConfigFlags } from './common.js';
 
 export function registerConfigCommand(program: Command): void {
-  withConfigOptions(
-    program.command('config').description('print the effective configuration (secrets redacted) and validate it'),
+  withStrictOption(
+    withConfigOptions(
+      program.command('config').description('print the effective configuration (secrets redacted) and validate it'),
+    ),
   )
     .option('--list', 'list every variable with its default, unit and meaning')
     .action((flags: ConfigFlags & { list?: boolean }) => {

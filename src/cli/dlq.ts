@@ -4,11 +4,12 @@
  * consumer can still drop duplicates), sends it, and removes it from the stream only once Kafka
  * confirmed it; one that fails again for good goes back to the stream with the new reason.
  */
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { DeadLetters } from '../buffer/dead-letters.js';
 import { batchOf, rebuildMessage } from '../engine/batch.js';
 import { SyncEngine } from '../engine/engine.js';
 import { createLogger } from '../observability/logger.js';
+import { checkTopicName } from '../sink/topic.js';
 import { configOrExit, withConfigOptions, type ConfigFlags } from './common.js';
 
 export function registerDlqCommand(program: Command): void {
@@ -43,7 +44,7 @@ export function registerDlqCommand(program: Command): void {
     dlq.command('replay').description('resend dead letters; removed from the stream once Kafka confirmed them'),
   )
     .option('--id <id...>', 'only these dead-letter ids (default: all)')
-    .option('-t, --topic <topic>', 'send to this topic instead of the original one')
+    .option('-t, --topic <topic>', 'send to this topic instead of the original one', topicArgument)
     .action(async (flags: ConfigFlags & { id?: string[]; topic?: string }) => {
       await withEngine(flags, async (engine) => {
         const dl = new DeadLetters(engine.target.primary, engine.target.keys);
@@ -81,4 +82,11 @@ async function withEngine(flags: ConfigFlags, fn: (engine: SyncEngine) => Promis
   } finally {
     await engine.stop();
   }
+}
+
+/** A --topic value, checked before anything connects (a usage error: exit 2 with the reason). */
+function topicArgument(value: string): string {
+  const why = checkTopicName(value);
+  if (why) throw new InvalidArgumentError(why);
+  return value;
 }

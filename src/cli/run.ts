@@ -7,23 +7,25 @@ import { SyncEngine } from '../engine/engine.js';
 import { startHttpServer } from '../observability/http-server.js';
 import { createLogger } from '../observability/logger.js';
 import { SyncMetrics } from '../observability/metrics.js';
-import { configOrExit, withConfigOptions, type ConfigFlags } from './common.js';
+import { configOrExit, withConfigOptions, withStrictOption, type ConfigFlags } from './common.js';
 
 export function registerRunCommand(program: Command): void {
-  withConfigOptions(program.command('run').description('run the sync service until SIGTERM/SIGINT')).action(
-    async (flags: ConfigFlags) => {
-      const cfg = configOrExit(flags);
-      const log = createLogger(cfg.logLevel);
-      const metrics = new SyncMetrics(undefined, { processMetrics: true });
-      const engine = new SyncEngine(cfg, log, { metrics });
-      const http = await startHttpServer(engine, metrics, log); // metrics, health, dashboard, ingest
-      try {
-        await runUntilSignal(engine, log);
-      } finally {
-        await http?.close();
-      }
-    },
-  );
+  withStrictOption(
+    withConfigOptions(program.command('run').description('run the sync service until SIGTERM/SIGINT')),
+  ).action(async (flags: ConfigFlags) => {
+    const warnings: string[] = [];
+    const cfg = configOrExit(flags, (w) => warnings.push(w));
+    const log = createLogger(cfg.logLevel);
+    for (const w of warnings) log.warn(w); // a misspelled variable: in the service's own log
+    const metrics = new SyncMetrics(undefined, { processMetrics: true });
+    const engine = new SyncEngine(cfg, log, { metrics });
+    const http = await startHttpServer(engine, metrics, log); // metrics, health, dashboard, ingest
+    try {
+      await runUntilSignal(engine, log);
+    } finally {
+      await http?.close();
+    }
+  });
 }
 
 export async function runUntilSignal(

@@ -8,7 +8,7 @@
  */
 import type { Command } from 'commander';
 import { KeyFormat } from '../buffer/key-format.js';
-import type { Config } from '../config/config.js';
+import { streamsByDb, type Config } from '../config/config.js';
 import { errorMessage } from '../errors.js';
 import type { StreamGroupState } from '../observability/metrics.js';
 import { readGroupStates, readTargetState, type TargetState } from '../observability/sync-status.js';
@@ -52,7 +52,7 @@ export async function readStatus(cfg: Config): Promise<StatusReport> {
   const keys = new KeyFormat(cfg.target.keyPrefix);
   const target = await withConnection(cfg, 'target', cfg.target.db, (c) => readTargetState(c, keys));
   const streams: StreamGroupState[] = [];
-  for (const [db, names] of streamsByDb(cfg)) {
+  for (const [db, names] of streamsToRead(cfg)) {
     if (names === undefined) {
       streams.push(
         ...(await withConnection(cfg, 'source', db, async (c) => {
@@ -94,19 +94,13 @@ export function formatStatus(r: StatusReport, nowMs: number): string {
 }
 
 /** SOURCE_STREAMS grouped by DB ("name@db"), or every DB of the range to discover (undefined). */
-function streamsByDb(cfg: Config): Map<number, string[] | undefined> {
+function streamsToRead(cfg: Config): Map<number, string[] | undefined> {
   const out = new Map<number, string[] | undefined>();
   if (cfg.stream.autoDiscovery || cfg.stream.streams.length === 0) {
     for (const db of cfg.source.dbSearchRange) out.set(db, undefined);
     return out;
   }
-  const defaultDb = cfg.source.dbSearchRange[0] ?? 0;
-  for (const spec of cfg.stream.streams) {
-    const m = /^(.*)@(\d+)$/.exec(spec);
-    const db = m ? Number(m[2]) : defaultDb;
-    out.set(db, [...(out.get(db) ?? []), m ? (m[1] as string) : spec]);
-  }
-  return out;
+  return streamsByDb(cfg.stream.streams);
 }
 
 async function withConnection<T>(

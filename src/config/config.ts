@@ -8,7 +8,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parse as parseDotenv } from 'dotenv';
 import { ConfigError } from '../errors.js';
+import { checkTopicName } from '../sink/topic.js';
 import { FIELDS, FIELD_BY_ENV, zodFor } from './schema.js';
+import { KNOWN_VARIABLES, looksLikeOurs, suggestion, unknownVariableMessage } from './variables.js';
 
 export interface RedisEndpointConfig {
   readonly host: string;
@@ -19,6 +21,12 @@ export interface RedisEndpointConfig {
   readonly tlsCaLocation: string;
   readonly tlsCertificateLocation: string;
   readonly tlsKeyLocation: string;
+}
+
+/** One stream of SOURCE_STREAMS: its name and DB. */
+export interface StreamRef {
+  readonly name: string;
+  readonly db: number;
 }
 
 export interface Config {
@@ -47,7 +55,8 @@ export interface Config {
     readonly discoveryPatterns: readonly string[];
     readonly discoveryIntervalSeconds: number;
     readonly topicMap: readonly (readonly [string, string])[];
-    readonly streams: readonly string[];
+    /** SOURCE_STREAMS, parsed: a "name" entry is in the first DB of SOURCE_REDIS_DB_SEARCH_RANGE. */
+    readonly streams: readonly StreamRef[];
   };
   readonly keys: {
     readonly enabled: boolean;
@@ -101,10 +110,22 @@ export interface LoadOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Highest-precedence values, e.g. from CLI flags, by variable name. */
   readonly overrides?: Readonly<Record<string, string>>;
+  /**
+   * Told about each unknown variable in env.conf, or in the environment with a service prefix
+   * (a misspelling, ./variables.ts); default: not told. Ignored when `strict`.
+   */
+  readonly onWarning?: (message: string) => void;
+  /** Unknown variables are errors (ConfigError) instead of warnings (`config --strict`, `run --strict`). */
+  readonly strict?: boolean;
 }
 
 /** Raw string values by variable name, after applying precedence and `_FILE` indirection. */
-export function collectRaw(options: LoadOptions = {}): { raw: Map<string, string>; problems: string[] } {
+export function collectRaw(options: LoadOptions = {}): {
+  raw: Map<string, string>;
+  problems: string[];
+  /** Unknown variables of env.conf and service-like ones of the environment (ignored). */
+  warnings: string[];
+} {
   const env = options.env ?? process.env;
   const problems: string[] = [];
   let fileValues: Record<string, string> = {};
@@ -136,14 +157,22 @@ export function collectRaw(options: LoadOptions = {}): { raw: Map<string, string
     raw.set(spec.env, value);
   }
   for (const key of Object.keys(options.overrides ?? {})) {
-    if (!FIELD_BY_ENV.has(key)) problems.push(`${key}: unknown variable (see 'redis-kafka-sync config --list')`);
+    if (!FIELD_BY_ENV.has(key))
+      problems.push(`${key}: unknown variable; ${suggestion(key)} (see 'redis-kafka-sync config --list')`);
   }
-  return { raw, problems };
+  const warnings: string[] = [];
+  for (const key of Object.keys(fileValues))
+    if (!KNOWN_VARIABLES.has(key)) warnings.push(unknownVariableMessage(key, `in ${path}`, !options.strict));
+  for (const key of Object.keys(env))
+    if (looksLikeOurs(key)) warnings.push(unknownVariableMessage(key, 'in the environment', !options.strict));
+  return { raw, problems, warnings };
 }
 
 /** Loads, validates and freezes the configuration. Throws ConfigError listing every problem. */
 export function loadConfig(options: LoadOptions = {}): Config {
-  const { raw, problems } = collectRaw(options);
+  const { raw, problems, warnings } = collectRaw(options);
+  if (options.strict) problems.push(...warnings);
+  else for (const w of warnings) options.onWarning?.(w);
   const values = new Map<string, unknown>();
   for (const spec of FIELDS) {
     const result = zodFor(spec).safeParse(raw.get(spec.env) ?? spec.default);
@@ -154,8 +183,43 @@ export function loadConfig(options: LoadOptions = {}): Config {
       );
   }
   problems.push(...crossChecks(values));
+  const dbs = values.get('SOURCE_REDIS_DB_SEARCH_RANGE') as number[] | undefined;
+  const streams = parseSourceStreams((values.get('SOURCE_STREAMS') as string[] | undefined) ?? [], dbs?.[0] ?? 0);
+  if (typeof streams === 'string') problems.push(`SOURCE_STREAMS: ${streams}`);
   if (problems.length > 0) throw new ConfigError(problems);
-  return deepFreeze(build(values));
+  return deepFreeze(build(values, streams as StreamRef[]));
+}
+
+/**
+ * SOURCE_STREAMS entries ("name" or "name@db") as streams, in order, duplicates dropped; a
+ * string is what is wrong. The DB is the part after the last "@" when that part is a number,
+ * so a name may itself contain "@" ("a@b" is the stream "a@b", "a@b@3" is "a@b" in DB 3).
+ */
+export function parseSourceStreams(entries: readonly string[], defaultDb: number): StreamRef[] | string {
+  const out: StreamRef[] = [];
+  const seen = new Set<string>();
+  for (const entry of entries) {
+    const at = entry.lastIndexOf('@');
+    const suffix = at < 0 ? undefined : entry.slice(at + 1);
+    const hasDb = suffix !== undefined && /^\d+$/.test(suffix);
+    const name = hasDb ? entry.slice(0, at) : entry;
+    const db = hasDb ? Number(suffix) : defaultDb;
+    if (suffix === '') return `"${entry}" has no DB after "@" (expected "name" or "name@db", comma-separated)`;
+    if (name === '') return `"${entry}" has no stream name (expected "name" or "name@db", comma-separated)`;
+    if (db > 10000) return `"${entry}": DB ${db} is out of range`;
+    const id = `${db}\n${name}`;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    out.push({ name, db });
+  }
+  return out;
+}
+
+/** Streams grouped by DB (DBs and names in configuration order): the readers' view of SOURCE_STREAMS. */
+export function streamsByDb(streams: readonly StreamRef[]): Map<number, string[]> {
+  const byDb = new Map<number, string[]>();
+  for (const s of streams) byDb.set(s.db, [...(byDb.get(s.db) ?? []), s.name]);
+  return byDb;
 }
 
 /** Checks between variables; each runs only when the variables it reads are valid. */
@@ -185,20 +249,14 @@ function crossChecks(valid: Map<string, unknown>): string[] {
   if ((v.get('KAFKA_SSL_CERTIFICATE_LOCATION') === '') !== (v.get('KAFKA_SSL_KEY_LOCATION') === '')) {
     problems.push('KAFKA_SSL_CERTIFICATE_LOCATION and KAFKA_SSL_KEY_LOCATION: set both for mutual TLS, or neither');
   }
-  const topicRe = /^[a-zA-Z0-9._-]{1,249}$/;
-  if (!topicRe.test(v.get('KAFKA_TOPIC') as string))
-    problems.push(
-      `KAFKA_TOPIC: "${String(v.get('KAFKA_TOPIC'))}" is not a valid Kafka topic name (letters, digits, . _ -)`,
-    );
-  for (const [pattern, topic] of v.get('STREAM_TARGET_TOPIC_MAP') as [string, string][]) {
-    if (!topicRe.test(topic))
-      problems.push(
-        `STREAM_TARGET_TOPIC_MAP: topic "${topic}" of pattern "${pattern}" is not a valid Kafka topic name`,
-      );
-  }
-  for (const [pattern, topic] of v.get('KEY_TARGET_TOPIC_MAP') as [string, string][]) {
-    if (!topicRe.test(topic))
-      problems.push(`KEY_TARGET_TOPIC_MAP: topic "${topic}" of pattern "${pattern}" is not a valid Kafka topic name`);
+  const topicProblem = checkTopicName(v.get('KAFKA_TOPIC') as string);
+  if (topicProblem)
+    problems.push(`KAFKA_TOPIC: "${String(v.get('KAFKA_TOPIC'))}" is not a valid topic: ${topicProblem}`);
+  for (const name of ['STREAM_TARGET_TOPIC_MAP', 'KEY_TARGET_TOPIC_MAP']) {
+    for (const [pattern, topic] of v.get(name) as [string, string][]) {
+      const why = checkTopicName(topic);
+      if (why) problems.push(`${name}: topic "${topic}" of pattern "${pattern}" is not a valid topic: ${why}`);
+    }
   }
   if (v.get('KEY_SYNC_ENABLED') === true && (v.get('KEY_SYNC_PATTERNS') as string[]).length === 0) {
     problems.push(
@@ -226,7 +284,7 @@ function endpoint(v: Map<string, unknown>, prefix: 'SOURCE' | 'TARGET'): RedisEn
   };
 }
 
-function build(v: Map<string, unknown>): Config {
+function build(v: Map<string, unknown>, streams: readonly StreamRef[]): Config {
   const g = <T>(name: string): T => v.get(name) as T;
   const consumerName = g<string>('SOURCE_CONSUMER_NAME');
   return {
@@ -256,7 +314,7 @@ function build(v: Map<string, unknown>): Config {
       discoveryPatterns: g('STREAM_DISCOVERY_PATTERNS'),
       discoveryIntervalSeconds: g('STREAM_DISCOVERY_INTERVAL'),
       topicMap: g('STREAM_TARGET_TOPIC_MAP'),
-      streams: g('SOURCE_STREAMS'),
+      streams,
     },
     keys: {
       enabled: g('KEY_SYNC_ENABLED'),

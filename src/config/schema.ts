@@ -180,7 +180,7 @@ export const FIELDS: readonly FieldSpec[] = [
     default: '',
     group: 'stream',
     description:
-      'Streams to read when STREAM_AUTO_DISCOVERY=false: "name" or "name@db", comma-separated. Empty: discover once at start.',
+      'Streams to read when STREAM_AUTO_DISCOVERY=false: "name" (in the first DB of SOURCE_REDIS_DB_SEARCH_RANGE) or "name@db", comma-separated. Empty: discover once at start.',
   }),
   // --- Target Redis (remote durable buffer)
   f({

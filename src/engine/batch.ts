@@ -103,7 +103,7 @@ function headersOf(stableId: string, bufferKey: string, parts: MessageKeyParts):
  */
 export const PER_MESSAGE_OVERHEAD_BYTES = 600;
 
-export function memoryOf(messages: readonly Message[]): number {
+export function memoryOf(messages: readonly Pick<Message, 'key' | 'kafkaKey' | 'payload'>[]): number {
   let n = 0;
   for (const m of messages) n += m.payload.length + m.kafkaKey.length + m.key.length + PER_MESSAGE_OVERHEAD_BYTES;
   return n;

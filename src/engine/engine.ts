@@ -23,6 +23,7 @@ import { noopMetrics, type EngineMetrics } from '../observability/engine-metrics
 import type { Logger } from '../observability/logger.js';
 import { connectRedis, endpointName, type RedisConnection } from '../redis/client.js';
 import { KafkaSink } from '../sink/producer.js';
+import { checkTopicName } from '../sink/topic.js';
 import { runDiscovery } from '../source/discovery.js';
 import { runReader, submitEntries } from '../source/reader.js';
 import { SourceDbs } from '../source/source-dbs.js';
@@ -174,8 +175,8 @@ export class SyncEngine {
     deviceId: string,
     opts: { waitForKafka?: boolean } = {},
   ): Promise<string> {
-    if (!/^[a-zA-Z0-9._-]{1,249}$/.test(topic))
-      throw new SyncError(`topic "${topic}" is not a valid Kafka topic name (letters, digits, . _ -)`);
+    const topicProblem = checkTopicName(topic);
+    if (topicProblem) throw new SyncError(`topic "${topic}" is not a valid Kafka topic name: ${topicProblem}`);
     const m = buildMessage(
       this.target.keys,
       { topic, id: newMessageId(), origin: { kind: 'direct', deviceId } },

@@ -25,7 +25,9 @@
  *  4. Memory is bounded by the number of distinct changed keys: `pending` holds one entry per key,
  *     the snapshot waits for room, and a slow Kafka slows the loop through `submit`.
  */
+import type { BufferStore } from '../buffer/buffer.js';
 import { newMessageId } from '../buffer/key-format.js';
+import { runIdOf } from '../buffer/store.js';
 import type { Config } from '../config/config.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
@@ -79,6 +81,8 @@ export class KeyCapture {
   private wakeCapture: (() => void) | undefined;
   private wakeSnapshot: (() => void) | undefined;
   private roomWaiters: (() => void)[] = [];
+  /** The source server is the target server (same endpoint, or the same run_id behind two names). */
+  private targetIsSource: boolean;
 
   constructor(
     private readonly cfg: Config,
@@ -88,6 +92,7 @@ export class KeyCapture {
   ) {
     this.patterns = new KeyPatternMap(cfg.keys.patterns.map((p) => [p, true] as const));
     this.topics = new KeyPatternMap(cfg.keys.topicMap);
+    this.targetIsSource = cfg.source.host === cfg.target.host && cfg.source.port === cfg.target.port;
   }
 
   /** Runs until `stop`; rejects only with KeyspaceEventsError (notifications cannot be enabled). */
@@ -109,6 +114,7 @@ export class KeyCapture {
         this.conns.set(db, conn);
       }
       const first = this.conns.values().next().value as RedisConnection;
+      if (!this.targetIsSource) this.targetIsSource = await sameServer(first, this.pipeline.buffer);
       if (!(await this.retry('check notify-keyspace-events', () => ensureKeyspaceNotifications(first, this.log))))
         return;
       const subscriber = new KeyspaceSubscriber(
@@ -176,15 +182,9 @@ export class KeyCapture {
     this.wakeCapture?.();
   }
 
-  /** Keys of the buffer itself, when the source is also the target (never capture our own writes). */
+  /** A key the service writes, when the source is also the target (never capture our own writes). */
   private isOwnKey(db: number, key: Buffer): boolean {
-    const { source: s, target: t } = this.cfg;
-    if (s.host !== t.host || s.port !== t.port || db !== t.db) return false;
-    const name = key.toString('latin1');
-    const keys = this.pipeline.buffer.keys;
-    return [`${keys.prefix}msg:`, `${keys.prefix}synced:`, keys.unsyncedSet, keys.deadLetters].some((p) =>
-      name.startsWith(p),
-    );
+    return this.targetIsSource && db === this.cfg.target.db && this.pipeline.buffer.keys.isOwnKey(key);
   }
 
   private requestSnapshot(): void {
@@ -357,6 +357,13 @@ export class KeyCapture {
     }
     return undefined;
   }
+}
+
+/** The source connection and the target buffer reach one server (equal INFO run_id): "localhost" and "127.0.0.1", a DNS alias. */
+async function sameServer(source: RedisConnection, target: BufferStore): Promise<boolean> {
+  // INFO refused (ACL, managed Redis): only equal host and port count.
+  const [x, y] = await Promise.all([runIdOf(source), target.serverRunId()]);
+  return x !== undefined && x === y;
 }
 
 /**

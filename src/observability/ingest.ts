@@ -23,8 +23,8 @@ import { batchOf, buildMessage, type Message } from '../engine/batch.js';
 import type { Config } from '../config/config.js';
 import type { SyncEngine } from '../engine/engine.js';
 import { errorMessage } from '../errors.js';
+import { checkTopicName } from '../sink/topic.js';
 
-const TOPIC_RE = /^[a-zA-Z0-9._-]{1,249}$/;
 const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
 const MAX_DEVICE_ID = 1024;
 /** Most messages in one coalesced submit. */
@@ -78,8 +78,8 @@ export class Ingest {
     if (body === undefined) return fail(413, `body exceeds HTTP_MAX_BODY_BYTES=${this.cfg.maxBodyBytes} bytes`);
     const parsed = isJson(req.headers['content-type']) ? parseJson(body) : parseRaw(req, body);
     if ('error' in parsed) return fail(400, parsed.error);
-    if (!TOPIC_RE.test(parsed.topic))
-      return fail(400, `invalid topic name "${parsed.topic}": use 1-249 letters, digits, ".", "_" or "-"`);
+    const topicProblem = checkTopicName(parsed.topic);
+    if (topicProblem) return fail(400, `invalid topic name "${parsed.topic}": ${topicProblem}`);
     if (parsed.deviceId === '' || parsed.deviceId.length > MAX_DEVICE_ID)
       return fail(400, `missing deviceId: a non-empty device id (at most ${MAX_DEVICE_ID} characters) is required`);
     if (!this.running()) return fail(503, 'the service is starting or stopping: nothing was buffered; retry later');

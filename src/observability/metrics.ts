@@ -282,7 +282,9 @@ export class SyncMetrics implements EngineMetrics {
     });
     const bytes: Gauge = new Gauge({
       name: METRIC.inFlightBytes,
-      help: 'Payload bytes produced and awaiting Kafka confirmation.',
+      help:
+        'Estimated memory of the messages handed to Kafka and not yet settled (confirmed, marked, acknowledged): ' +
+        'payload + Kafka key + buffer key + 600 B per message for the objects around it; capped by KAFKA_MAX_IN_FLIGHT_BYTES.',
       registers,
       collect: () => bytes.set(this.source?.inFlight().bytes ?? 0),
     });

@@ -16,11 +16,9 @@ import type { KeyFormat } from '../buffer/key-format.js';
 import { asArray, asBuffer, type RedisConnection, type Reply } from '../redis/client.js';
 import type { StreamGroupState } from './metrics.js';
 
-/** Key (after the configured prefix) holding the time in ms of the last batch marked synced. */
-export const LAST_SYNC_KEY = 'rks:last_sync_ms';
-
+/** The key holding the time of the last marking; named in key-format.ts with every other own key. */
 export function lastSyncKey(keys: KeyFormat): string {
-  return keys.prefix + LAST_SYNC_KEY;
+  return keys.lastSync;
 }
 
 export interface DeadLetter {

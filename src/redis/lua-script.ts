@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { RedisConnection, Reply } from './client.js';
+import { redisErrorKind } from './errors.js';
 
 export class LuaScript {
   private loaded: { body: string; sha: string } | undefined;
@@ -27,7 +28,7 @@ export class LuaScript {
     try {
       return await conn.send(['EVALSHA', sha, ...tail]);
     } catch (err) {
-      if (err instanceof Error && err.message.startsWith('NOSCRIPT')) return conn.send(['EVAL', body, ...tail]);
+      if (redisErrorKind(err) === 'noscript') return conn.send(['EVAL', body, ...tail]);
       throw err;
     }
   }

@@ -13,7 +13,7 @@ import type { Config } from '../config/config.js';
 import { ConnectionError, DeliveryError, PoisonMessageError, errorMessage, type SyncError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { explainConnectFailure } from '../security/kafka-failure.js';
-import { sleep, untilWoken } from '../util/retry.js';
+import { backoffMs, sleep, untilWoken } from '../util/retry.js';
 import { producerSettings } from './kafka-config.js';
 
 /** The name the benchmark uses for a record handed to the sink (see sink.ts). */
@@ -88,7 +88,7 @@ export class KafkaSink implements Sink {
       } catch (err) {
         this.lastError = errorMessage(err);
         this.log.warn({ err: this.lastError, endpoint: this.endpoint, attempt }, 'Kafka not reachable yet; retrying');
-        await sleep(Math.min(backoff.maxMs, backoff.baseMs * 2 ** Math.min(attempt, 10)), signal);
+        await sleep(backoffMs(attempt, backoff.baseMs, backoff.maxMs), signal);
       }
     }
   }

@@ -12,7 +12,7 @@
  * A DB that has streams gets its reader (`onStreams`) the first time. A failed cycle is logged
  * and tried again at the next interval.
  */
-import type { Config } from '../config/config.js';
+import { streamsByDb, type Config } from '../config/config.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { sleep } from '../util/retry.js';
@@ -71,13 +71,5 @@ export async function runDiscovery(
 /** SOURCE_STREAMS grouped by DB, or undefined when discovery is used. */
 export function configuredStreams(cfg: Config): Map<number, string[]> | undefined {
   if (cfg.stream.autoDiscovery || cfg.stream.streams.length === 0) return undefined;
-  const byDb = new Map<number, string[]>();
-  const defaultDb = cfg.source.dbSearchRange[0] ?? 0;
-  for (const spec of cfg.stream.streams) {
-    const m = /^(.*)@(\d+)$/.exec(spec);
-    const db = m ? Number(m[2]) : defaultDb;
-    const name = m ? (m[1] as string) : spec;
-    byDb.set(db, [...(byDb.get(db) ?? []), name]);
-  }
-  return byDb;
+  return streamsByDb(cfg.stream.streams);
 }

@@ -10,6 +10,7 @@
  */
 import type { Config } from '../config/config.js';
 import { asArray, asBuffer, type RedisConnection, type Reply } from '../redis/client.js';
+import { redisErrorKind } from '../redis/errors.js';
 import { LuaScript } from '../redis/lua-script.js';
 import { GlobMap } from '../util/glob.js';
 
@@ -101,7 +102,7 @@ export class SourceDb {
         ...(mkstream ? ['MKSTREAM'] : []),
       ]);
     } catch (err) {
-      if (!(err instanceof Error && err.message.startsWith('BUSYGROUP'))) throw err;
+      if (redisErrorKind(err) !== 'busygroup') throw err;
     }
     this.groupsReady.add(stream);
   }

@@ -1,6 +1,9 @@
 /**
- * Retry as one pure function plus a policy value: exponential backoff with full jitter, capped.
- * Callers count every attempt in a metric; nothing here sleeps except `sleep`.
+ * Retry as one pure function plus a policy value (SYNC_RETRY_BASE_MS, SYNC_RETRY_MAX_MS), used by
+ * every retry loop including the Kafka connect loop: exponential backoff, capped, with equal
+ * jitter: attempt n waits a uniform random time in [e/2, e], e = min(max, base * 2^n), so clients
+ * failing together spread out and none waits less than half its step. Callers count every attempt
+ * in a metric; nothing here sleeps except `sleep`.
  */
 export function backoffMs(attempt: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
   const exp = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 30));

@@ -47,6 +47,9 @@ export class FakeBuffer implements BufferStore {
     this.log.push(`dead ${ids(items.map((i) => i.m))}`);
   }
   async noteLastSync(): Promise<void> {}
+  async serverRunId(): Promise<string | undefined> {
+    return undefined;
+  }
 }
 
 interface Produced {

@@ -7,11 +7,14 @@ import { KeyCapture, keyCaptureClientName } from '../../src/engine/key-capture.j
 import { createLogger, silentLogger } from '../../src/observability/logger.js';
 import type { RedisConnection } from '../../src/redis/client.js';
 import { keyEnvelopeValue, type KeyEnvelope } from '../../src/source/key-envelope.js';
+import { STACK_PORTS } from '../../src/stack/paths.js';
 import { consume, ensureStack, header, redis, stackConfig, uid } from '../helpers/real-stack.js';
 
 // Own source DBs, so no other test's writes show up; tests here run one after the other.
 const DB_A = 9;
 const DB_B = 10;
+/** Source DB that is also the target DB in the own-keys test. */
+const DB_SAME = 11;
 
 interface Rec {
   readonly topic: string;
@@ -254,6 +257,69 @@ describe('key-value change capture against the real stack', () => {
       [true, 301, undefined, undefined],
       'a collection with more elements than the cap is too large whatever its bytes',
     );
+  });
+
+  it('never captures a key the service writes when the source is the target (same server and DB): messages, markers, the unsynced set, dead letters, the last-sync key', async (t) => {
+    const id = uid();
+    const prefix = `kcown${id}:`;
+    const topic = `kc-own-${id}`;
+    const direct = `kc-own-direct-${id}`;
+    const user = `kcuser:${id}`;
+    const same = await redis('source', DB_SAME);
+    t.after(async () => {
+      await dropKeys(same, `${prefix}*`);
+      await same.send(['DEL', user]);
+      await same.close();
+    });
+    const overrides = {
+      TARGET_REDIS_PORT: String(STACK_PORTS.source),
+      TARGET_REDIS_DB: String(DB_SAME),
+      TARGET_REDIS_KEY_PREFIX: prefix,
+      KEY_SYNC_DB_RANGE: String(DB_SAME),
+      KEY_SYNC_PATTERNS: '*',
+      KAFKA_TOPIC: topic,
+      KAFKA_MAX_REQUEST_SIZE: '2000',
+    };
+    let first = await startCapture(id, overrides);
+    try {
+      await same.send(['SET', user, 'v1']);
+      await first.engine.sendMessage(direct, 'hello', 'dev-1'); // message, marker, unsynced set, last-sync key
+      await first.engine.sendMessage(direct, 'x'.repeat(5000), 'dev-2'); // too large: a dead letter
+      assert.notEqual(await same.send(['GET', `${prefix}rks:last_sync_ms`]), null, 'the last-sync key was written');
+      assert.equal(Number(await same.send(['XLEN', `${prefix}dead_letters`])), 1, 'a dead letter was written');
+      // Notifications arrive in order: once this one is captured, those of the writes above were seen.
+      await same.send(['SET', user, 'v2']);
+      await waitFor('the second change of the user key', () => first.capture.stats.changes >= 2);
+      await first.capture.idle();
+      assert.equal(first.capture.stats.changes, 2, 'only the two changes of the user key were captured');
+    } finally {
+      await first.stop();
+    }
+    // A new start snapshots every key of the DB: the service's own keys are there, and skipped.
+    const ownThere = (await same.send(['KEYS', `${prefix}*`])) as Buffer[];
+    assert.ok(ownThere.length >= 3, `own keys to skip: ${ownThere.join(' ')}`);
+    first = await startCapture(id, overrides);
+    try {
+      assert.equal(first.capture.stats.snapshots, 1);
+      assert.equal(first.capture.stats.changes, 1, 'the snapshot captured the user key only');
+      await waitFor(
+        'the snapshot record to be delivered',
+        async () => (await same.send(['SCARD', `${prefix}unsynced_keys_set`])) === 0,
+      );
+    } finally {
+      await first.stop();
+    }
+    const recs = await records([topic], (all) => all.length >= 3);
+    assert.deepEqual(
+      recs.map((r) => r.key),
+      [user, user, user],
+      'every record is of the user key, none of the own keys',
+    );
+    assert.deepEqual(
+      recs.map((r) => r.env.op),
+      ['set', 'set', 'snapshot'],
+    );
+    assert.equal(recs[2]?.env.value, 'v2');
   });
 
   it('after the subscriber is killed, a snapshot carries the final values, including writes made while it was away', async () => {

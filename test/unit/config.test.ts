@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { describeConfig, loadConfig } from '../../src/config/config.js';
+import { describeConfig, loadConfig, streamsByDb } from '../../src/config/config.js';
 import { ConfigError } from '../../src/errors.js';
 import { FIELDS, parseDbRange } from '../../src/config/schema.js';
 
@@ -74,6 +74,43 @@ describe('configuration', () => {
       );
     assert.equal(err.code, 'CONFIG_INVALID');
     assert.equal(err.retryable, false);
+  });
+
+  it('parses SOURCE_STREAMS once: "name" in the first DB of the search range, "name@db", a name may contain "@"', () => {
+    const cfg = loadConfig({
+      env: { SOURCE_STREAMS: 'a, b@3,user@example.com,x@y@12,a', SOURCE_REDIS_DB_SEARCH_RANGE: '5-7' },
+      configFile: null,
+    });
+    assert.deepEqual(cfg.stream.streams, [
+      { name: 'a', db: 5 },
+      { name: 'b', db: 3 },
+      { name: 'user@example.com', db: 5 },
+      { name: 'x@y', db: 12 },
+    ]);
+    assert.deepEqual(
+      [...streamsByDb(cfg.stream.streams)],
+      [
+        [5, ['a', 'user@example.com']],
+        [3, ['b']],
+        [12, ['x@y']],
+      ],
+    );
+    assert.deepEqual(loadConfig({ env: {}, configFile: null }).stream.streams, []);
+  });
+
+  it('rejects a malformed SOURCE_STREAMS entry, naming the variable and the entry', () => {
+    for (const [value, why] of [
+      ['ok,@3', /"@3" has no stream name/],
+      ['s@', /"s@" has no DB after "@"/],
+      ['s@99999', /DB 99999 is out of range/],
+    ] as const) {
+      assert.throws(
+        () => loadConfig({ env: { SOURCE_STREAMS: value }, configFile: null }),
+        (err: unknown) =>
+          err instanceof ConfigError && err.problems.some((p) => p.startsWith('SOURCE_STREAMS: ') && why.test(p)),
+        value,
+      );
+    }
   });
 
   it('parses DB ranges and lists', () => {

@@ -48,3 +48,28 @@ describe('key format', () => {
     assert.ok(a.startsWith('5-'));
   });
 });
+
+describe('own keys', () => {
+  it('recognises every key the service writes in the target, with and without a prefix, and nothing else', () => {
+    for (const prefix of ['', 'app1:', 'a*[x]:']) {
+      const keys = new KeyFormat(prefix);
+      const msg = keys.messageKey({ topic: 't', id: newMessageId(), origin: { kind: 'key', db: 0, key: 'user:1' } });
+      const own = [msg, keys.markerKey(msg), keys.unsyncedSet, keys.deadLetters, keys.lastSync, `${prefix}rks:future`];
+      for (const k of own) {
+        assert.ok(keys.isOwnKey(k), `${k} is own (prefix "${prefix}")`);
+        assert.ok(keys.isOwnKey(Buffer.from(k)), `${k} as bytes`);
+      }
+      assert.equal(keys.lastSync, `${prefix}rks:last_sync_ms`);
+      for (const k of [
+        'user:1',
+        `${prefix}user:1`,
+        `${prefix}msgx`,
+        `${prefix}unsynced_keys_set2`,
+        'rks',
+        `x${prefix}msg:t:1:d:x`,
+      ])
+        assert.ok(!keys.isOwnKey(k), `${k} is not own (prefix "${prefix}")`);
+    }
+    assert.ok(!new KeyFormat('p:').isOwnKey('msg:t:1-0:d:x'), 'another prefix: not ours');
+  });
+});

@@ -3,6 +3,7 @@ import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import { loadConfig } from '../../src/config/config.js';
+import { memoryOf, PER_MESSAGE_OVERHEAD_BYTES } from '../../src/engine/batch.js';
 import { countBy } from '../../src/observability/engine-metrics.js';
 import { createLogger, formatLine, LogRing, recentEvents } from '../../src/observability/logger.js';
 import { METRIC, SyncMetrics, type ScrapeSource, type StreamGroupState } from '../../src/observability/metrics.js';
@@ -106,6 +107,20 @@ describe('SyncMetrics', () => {
     a.sent('t', 1);
     assert.equal(metric(await b.registry.metrics(), METRIC.sent, { topic: 't' }), undefined);
     assert.equal(metric(await a.registry.metrics(), METRIC.sent, { topic: 't' }), 1);
+  });
+
+  it('says in the help of rks_in_flight_bytes what its value counts: payload, both keys and the per-message overhead', async () => {
+    const registry = new Registry();
+    new SyncMetrics(registry);
+    const text = await registry.metrics();
+    const help = /^# HELP rks_in_flight_bytes (.*)$/m.exec(text)?.[1] ?? '';
+    const m = { key: 'msg:t:1-0:s0:s', topic: 't', kafkaKey: Buffer.from('dev'), payload: Buffer.from('12345') };
+    assert.equal(memoryOf([m]), 5 + 3 + m.key.length + PER_MESSAGE_OVERHEAD_BYTES, 'what the gauge adds up');
+    assert.match(help, /payload/);
+    assert.match(help, /Kafka key/);
+    assert.match(help, /buffer key/);
+    assert.match(help, new RegExp(`${PER_MESSAGE_OVERHEAD_BYTES} B`), 'names the per-message overhead');
+    assert.match(help, /KAFKA_MAX_IN_FLIGHT_BYTES/);
   });
 
   it('counts a batch once per label', () => {
