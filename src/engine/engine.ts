@@ -16,7 +16,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import { newMessageId } from '../buffer/key-format.js';
-import { TargetBuffer } from '../buffer/store.js';
+import { runIdOf, TargetBuffer } from '../buffer/store.js';
 import type { Config } from '../config/config.js';
 import { errorMessage, SyncError } from '../errors.js';
 import { noopMetrics, type EngineMetrics } from '../observability/engine-metrics.js';
@@ -69,7 +69,7 @@ export class SyncEngine {
     // Every waiting delivery, retry sleep and budget wait listens on these (and stops listening
     // when done): hundreds at once during an outage are expected, not a leak.
     setMaxListeners(0, this.stopCtl.signal, this.abandonCtl.signal);
-    this.sink = new KafkaSink(cfg.kafka, log);
+    this.sink = new KafkaSink(cfg.kafka, log, { baseMs: cfg.sync.retryBaseMs, maxMs: cfg.sync.retryMaxMs });
     this.sources = new SourceDbs(cfg.source, async (db) => {
       const [c] = await this.connectWithRetry('source', db, 1);
       return c as RedisConnection;
@@ -129,7 +129,7 @@ export class SyncEngine {
       if (!this.readLoops.has(src.db)) this.readLoops.set(src.db, runReader(this.context(), src, this.mapping, signal));
     };
     this.loops.push(
-      runDiscovery(this.cfg, this.log, this.sources, startReader, signal),
+      runDiscovery(this.cfg, this.log, this.sources, startReader, signal, (src, name) => this.isOwnStream(src, name)),
       runClaimLoop(this.context()),
       runResyncLoop(this.context()),
     );
@@ -211,6 +211,21 @@ export class SyncEngine {
     await Promise.allSettled([...this.targetConns, ...this.sources.connections()].map((c) => c.close()));
     this.running = false;
     this.log.info({ drained }, 'stopped');
+  }
+
+  private readonly sameServerAsTarget = new Map<number, Promise<boolean>>();
+
+  /** A stream the service writes itself (dead letters) when this source DB is the target's server and DB. */
+  private async isOwnStream(src: SourceDb, name: string): Promise<boolean> {
+    if (src.db !== this.cfg.target.db || !this.target.keys.isOwnKey(name)) return false;
+    let same = this.sameServerAsTarget.get(src.db);
+    if (!same) {
+      same = Promise.all([runIdOf(src.commands), this.target.serverRunId()]).then(
+        ([a, b]) => a !== undefined && a === b,
+      );
+      this.sameServerAsTarget.set(src.db, same);
+    }
+    return same;
   }
 
   private context(): RedeliveryContext {

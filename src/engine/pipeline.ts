@@ -23,7 +23,7 @@
 import type { BufferStore } from '../buffer/buffer.js';
 import type { OutgoingMessage } from '../buffer/store.js';
 import type { Config } from '../config/config.js';
-import { BufferFullError, errorMessage } from '../errors.js';
+import { BufferFullError, errorMessage, SyncError } from '../errors.js';
 import { noopMetrics, type EngineMetrics } from '../observability/engine-metrics.js';
 import type { Logger } from '../observability/logger.js';
 import type { Sink } from '../sink/sink.js';
@@ -147,8 +147,17 @@ export class Pipeline {
           if (!endPause && err instanceof BufferFullError) endPause = this.metrics.pause('target_full');
           this.stats.retries += 1;
           this.metrics.retry(what, 1);
-          const delay = this.retryDelayMs(attempt);
-          if (attempt === 0 || attempt % 10 === 0)
+          // A refusal that will not pass by itself (a foreign key in the buffer's place, a script
+          // error) is said for what it is, at every attempt, and retried slowly: nothing is dropped,
+          // and the service goes on by itself once an operator fixed the cause.
+          const refused = err instanceof SyncError && !err.retryable;
+          const delay = refused ? this.cfg.sync.retryMaxMs : this.retryDelayMs(attempt);
+          if (refused)
+            this.log.error(
+              { what, attempt, delayMs: delay, code: err.code, err: errorMessage(err) },
+              `${what} refused; fix the cause named here, the service retries`,
+            );
+          else if (attempt === 0 || attempt % 10 === 0)
             this.log.warn({ what, attempt, delayMs: delay, err: errorMessage(err) }, `${what} failed; retrying`);
           await sleep(delay, this.signals.abandon);
           if (this.signals.abandon.aborted) return undefined;

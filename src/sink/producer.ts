@@ -54,6 +54,8 @@ export class KafkaSink implements Sink {
   constructor(
     private readonly cfg: Config['kafka'],
     private readonly log: Logger,
+    /** The retry policy of the connect loop (the engine passes SYNC_RETRY_BASE_MS / SYNC_RETRY_MAX_MS). */
+    private readonly retry: { readonly baseMs: number; readonly maxMs: number } = { baseMs: 200, maxMs: 10_000 },
   ) {
     this.endpoint = `Kafka ${cfg.securityProtocol} ${cfg.bootstrapServers}`;
   }
@@ -80,7 +82,7 @@ export class KafkaSink implements Sink {
   }
 
   /** Connects, retrying with backoff until it succeeds or `signal` aborts. */
-  async connect(signal?: AbortSignal, backoff = { baseMs: 200, maxMs: 10_000 }): Promise<void> {
+  async connect(signal?: AbortSignal, backoff = this.retry): Promise<void> {
     for (let attempt = 0; !signal?.aborted && !this.closed; attempt += 1) {
       try {
         await this.connectOnce(15_000);

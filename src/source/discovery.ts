@@ -10,7 +10,8 @@
  *                                                    auto-discovery (new streams picked up, deleted
  *                                                    ones dropped), else once
  * A DB that has streams gets its reader (`onStreams`) the first time. A failed cycle is logged
- * and tried again at the next interval.
+ * and tried again at the next interval. Streams the service writes itself (its dead-letter stream,
+ * when the source is the target's server and DB: `isOwn`) are never discovered as data.
  */
 import { streamsByDb, type Config } from '../config/config.js';
 import { errorMessage } from '../errors.js';
@@ -25,6 +26,7 @@ export async function runDiscovery(
   dbs: SourceDbs,
   onStreams: (src: SourceDb) => void,
   signal: AbortSignal,
+  isOwn: (src: SourceDb, name: string) => Promise<boolean> = async () => false,
 ): Promise<void> {
   const configured = configuredStreams(cfg);
   const use = async (db: number, names: readonly string[], create: boolean): Promise<void> => {
@@ -49,7 +51,10 @@ export async function runDiscovery(
         // groups overlaps instead of adding up. The first failure is reported.
         const perDb = await Promise.allSettled(
           cfg.source.dbSearchRange.map(async (db) => {
-            const names = await (await dbs.get(db)).discover(cfg.stream.discoveryPatterns);
+            const src = await dbs.get(db);
+            const found = await src.discover(cfg.stream.discoveryPatterns);
+            const own = await Promise.all(found.map((n) => isOwn(src, n)));
+            const names = found.filter((_, i) => !own[i]);
             await use(db, names, false);
             return names.length;
           }),
