@@ -17,6 +17,7 @@ import type { LibrdKafkaError, MessageHeader } from '@confluentinc/kafka-javascr
 import { producerSettings } from '../src/sink/kafka-config.js';
 import type { SinkMessage } from '../src/sink/producer.js';
 import { TargetBuffer, type OutgoingMessage } from '../src/buffer/store.js';
+import { MessageFormat } from '../src/engine/batch.js';
 import { streamMessage, type StreamMapping } from '../src/source/stream-message.js';
 import { SourceDb } from '../src/source/streams.js';
 import { GlobMap } from '../src/util/glob.js';
@@ -198,10 +199,11 @@ async function targetBufferRate(
   };
   try {
     const base = Date.now();
+    const format = new MessageFormat(buffer.keys, cfg.kafka.recordHeaders);
     const make = (n: number): OutgoingMessage =>
       streamMessage(
         { db: 0, stream, id: `${base}-${n}`, fields: entryFields(n, pool).map((f) => Buffer.from(f)) },
-        buffer.keys,
+        format,
         mapping,
       );
     const cpu0 = stackCpu();

@@ -18,6 +18,7 @@ import { loadConfig, type Config } from '../src/config/config.js';
 import { connectRedis, type RedisConnection } from '../src/redis/client.js';
 import { KeyFormat } from '../src/buffer/key-format.js';
 import { GlobMap } from '../src/util/glob.js';
+import { MessageFormat } from '../src/engine/batch.js';
 import { streamMessage, type StreamMapping } from '../src/source/stream-message.js';
 import type { SinkMessage } from '../src/sink/producer.js';
 import { pipelineRaw, type RawTarget } from './resp.js';
@@ -116,7 +117,7 @@ export function sinkMessages(
   return Array.from({ length: count }, (_, n) => {
     const fields = entryFields(n, pool, baseMs).map((f) => (Buffer.isBuffer(f) ? f : Buffer.from(f)));
     const entry = { db: 0, stream: streams[n % streams.length] as string, id: `${baseMs + n}-0`, fields };
-    const m = streamMessage(entry, keys, mapping);
+    const m = streamMessage(entry, new MessageFormat(keys, cfg.kafka.recordHeaders), mapping);
     return { topic: m.topic, kafkaKey: m.kafkaKey, payload: m.payload, headers: m.headers };
   });
 }

@@ -6,7 +6,7 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { DeadLetters } from '../buffer/dead-letters.js';
-import { batchOf, rebuildMessage } from '../engine/batch.js';
+import { batchOf } from '../engine/batch.js';
 import { SyncEngine } from '../engine/engine.js';
 import { createLogger } from '../observability/logger.js';
 import { checkTopicName } from '../sink/topic.js';
@@ -57,7 +57,7 @@ export function registerDlqCommand(program: Command): void {
           const chosen = flags.id ? page.filter((d) => flags.id?.includes(d.id)) : page;
           if (chosen.length === 0) continue;
           const messages = chosen.map((d) =>
-            rebuildMessage(engine.target.keys, { ...d, topic: flags.topic ?? d.topic }, d.parts),
+            engine.pipe.format.rebuild({ ...d, topic: flags.topic ?? d.topic }, d.parts),
           );
           const handle = engine.pipe.lane('replay').submit(batchOf('replay', messages));
           if (!(await handle.buffered)) throw new Error('stopped before the dead letters were buffered again');

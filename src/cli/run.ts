@@ -25,6 +25,9 @@ export function registerRunCommand(program: Command): void {
     } finally {
       await http?.close();
     }
+    // Stopped gracefully: nothing is left to do. A Kafka connect attempt still under way (broker
+    // unreachable) would otherwise hold the process until its own timeout.
+    process.exit(0);
   });
 }
 

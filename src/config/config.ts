@@ -80,6 +80,8 @@ export interface Config {
     readonly maxConcurrentSends: number;
     readonly maxInFlightBytes: number;
     readonly keyField: string;
+    /** KAFKA_RECORD_HEADERS: which rks-* headers each record carries. */
+    readonly recordHeaders: 'all' | 'id';
     readonly compression: 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd';
     readonly lingerMs: number;
     readonly messageTimeoutMs: number;
@@ -338,6 +340,7 @@ function build(v: Map<string, unknown>, streams: readonly StreamRef[]): Config {
       maxConcurrentSends: g('KAFKA_MAX_CONCURRENT_SENDS'),
       maxInFlightBytes: g('KAFKA_MAX_IN_FLIGHT_BYTES'),
       keyField: g('KAFKA_KEY_FIELD'),
+      recordHeaders: g('KAFKA_RECORD_HEADERS'),
       compression: g('KAFKA_COMPRESSION'),
       lingerMs: g('KAFKA_LINGER_MS'),
       messageTimeoutMs: g('KAFKA_MESSAGE_TIMEOUT_MS'),

@@ -471,6 +471,15 @@ export const FIELDS: readonly FieldSpec[] = [
       'Stream field whose value is the Kafka record key (one device -> one partition, ordered). Entries without it use the stream name.',
   }),
   f({
+    env: 'KAFKA_RECORD_HEADERS',
+    kind: 'enum',
+    default: 'all',
+    values: ['all', 'id'],
+    group: 'kafka',
+    description:
+      'Headers of each record: all = rks-id, rks-buffer-key and the origin (rks-stream, rks-db, rks-entry-id / rks-device-id / rks-redis-key); id = rks-id only (the origin is in the envelope and in rks-id; about 7 µs of client CPU less per record, measured).',
+  }),
+  f({
     env: 'KAFKA_COMPRESSION',
     kind: 'enum',
     default: 'lz4',

@@ -57,43 +57,51 @@ export function batchOf<M extends Message>(kind: BatchKind, messages: readonly M
 const NO_ACK = (): Promise<void> => Promise.resolve();
 const NO_NACK = (): void => undefined;
 
-/** Builds a message and its headers from its key parts (the one place headers are made). */
-export function buildMessage(
-  keys: KeyFormat,
-  parts: MessageKeyParts,
-  kafkaKey: Buffer,
-  payload: Buffer,
-  topic: string = parts.topic,
-): Message {
-  const key = keys.messageKey(parts);
-  const headers = headersOf(keys.stableId(key), key, parts);
-  return { key, id: parts.id, topic, kafkaKey, payload, headers, origin: parts.origin };
-}
+/** KAFKA_RECORD_HEADERS: every rks-* header, or rks-id alone. */
+export type HeaderSet = 'all' | 'id';
 
 /**
- * A message read back from the buffer (resync, dead-letter replay): its parts come from the
- * buffer's own key format; a key that is not one of ours gets the two id headers only.
+ * Makes messages: their buffer key (the key format) and their headers (KAFKA_RECORD_HEADERS), the
+ * one place headers are made, so a resent message carries the headers of its first send.
  */
-export function rebuildMessage(
-  keys: KeyFormat,
-  stored: { readonly key: string; readonly topic: string; readonly kafkaKey: Buffer; readonly payload: Buffer },
-  parts: MessageKeyParts | undefined,
-): Message {
-  const origin: Origin = parts?.origin ?? { kind: 'direct', deviceId: '' };
-  const headers: MessageHeader[] = parts
-    ? headersOf(keys.stableId(stored.key), stored.key, parts)
-    : [{ 'rks-id': keys.stableId(stored.key) }, { 'rks-buffer-key': stored.key }];
-  const { key, topic, kafkaKey, payload } = stored;
-  return { key, id: parts?.id ?? '', topic, kafkaKey, payload, headers, origin };
-}
+export class MessageFormat {
+  constructor(
+    readonly keys: KeyFormat,
+    readonly headerSet: HeaderSet = 'all',
+  ) {}
 
-function headersOf(stableId: string, bufferKey: string, parts: MessageKeyParts): MessageHeader[] {
-  const h: MessageHeader[] = [{ 'rks-id': stableId }, { 'rks-buffer-key': bufferKey }];
-  const o = parts.origin;
-  if (o.kind === 'stream') h.push({ 'rks-stream': o.stream }, { 'rks-db': String(o.db) }, { 'rks-entry-id': parts.id });
-  else if (o.kind === 'direct') h.push({ 'rks-device-id': o.deviceId });
-  else h.push({ 'rks-redis-key': o.key }, { 'rks-db': String(o.db) });
-  return h;
+  /** A new message from its key parts. */
+  build(parts: MessageKeyParts, kafkaKey: Buffer, payload: Buffer): Message {
+    const key = this.keys.messageKey(parts);
+    const headers = this.headersOf(key, parts);
+    return { key, id: parts.id, topic: parts.topic, kafkaKey, payload, headers, origin: parts.origin };
+  }
+
+  /**
+   * A message read back from the buffer (resync, dead-letter replay): its parts come from the
+   * buffer's own key format; a key that is not one of ours gets the id headers only.
+   */
+  rebuild(
+    stored: { readonly key: string; readonly topic: string; readonly kafkaKey: Buffer; readonly payload: Buffer },
+    parts: MessageKeyParts | undefined,
+  ): Message {
+    const origin: Origin = parts?.origin ?? { kind: 'direct', deviceId: '' };
+    const { key, topic, kafkaKey, payload } = stored;
+    return { key, id: parts?.id ?? '', topic, kafkaKey, payload, headers: this.headersOf(key, parts), origin };
+  }
+
+  private headersOf(bufferKey: string, parts: MessageKeyParts | undefined): MessageHeader[] {
+    const h: MessageHeader[] = [{ 'rks-id': this.keys.stableId(bufferKey) }];
+    if (this.headerSet === 'id') return h;
+    h.push({ 'rks-buffer-key': bufferKey });
+    const o = parts?.origin;
+    if (!o || !parts) return h;
+    if (o.kind === 'stream')
+      h.push({ 'rks-stream': o.stream }, { 'rks-db': String(o.db) }, { 'rks-entry-id': parts.id });
+    else if (o.kind === 'direct') h.push({ 'rks-device-id': o.deviceId });
+    else h.push({ 'rks-redis-key': o.key }, { 'rks-db': String(o.db) });
+    return h;
+  }
 }
 
 /**

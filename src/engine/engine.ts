@@ -31,7 +31,7 @@ import type { StreamMapping } from '../source/stream-message.js';
 import type { SourceDb, SourceEntry } from '../source/streams.js';
 import { GlobMap } from '../util/glob.js';
 import { backoffMs, sleep } from '../util/retry.js';
-import { batchOf, buildMessage } from './batch.js';
+import { batchOf } from './batch.js';
 import { runKeyCapture } from './key-capture.js';
 import type { SubmitHandle } from './lane.js';
 import { Pipeline } from './pipeline.js';
@@ -117,7 +117,8 @@ export class SyncEngine {
     } else {
       // The daemon does not wait for Kafka: it buffers (and, with SOURCE_ACK_MODE=target,
       // drains the source) while the producer keeps trying to connect in the background.
-      this.loops.push(this.sink.connect(this.stopCtl.signal));
+      // Not awaited at stop: an attempt under way ends by itself once the sink is closed.
+      void this.sink.connect(this.stopCtl.signal);
     }
     this.running = true;
   }
@@ -177,8 +178,7 @@ export class SyncEngine {
   ): Promise<string> {
     const topicProblem = checkTopicName(topic);
     if (topicProblem) throw new SyncError(`topic "${topic}" is not a valid Kafka topic name: ${topicProblem}`);
-    const m = buildMessage(
-      this.target.keys,
+    const m = this.pipe.format.build(
       { topic, id: newMessageId(), origin: { kind: 'direct', deviceId } },
       Buffer.from(deviceId),
       Buffer.isBuffer(message) ? message : Buffer.from(message),

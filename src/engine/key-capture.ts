@@ -49,7 +49,7 @@ import {
   type KeyspaceEvent,
 } from '../source/keyspace.js';
 import { backoffMs, sleep, untilWoken } from '../util/retry.js';
-import { batchOf, buildMessage, type Message } from './batch.js';
+import { batchOf, type Message } from './batch.js';
 import type { Lane } from './lane.js';
 import type { Pipeline } from './pipeline.js';
 
@@ -237,7 +237,7 @@ export class KeyCapture {
         const topic = this.topics.match(change.key) ?? this.cfg.kafka.topic;
         const payload = Buffer.from(JSON.stringify(env));
         const parts = { topic, id: newMessageId(now), origin: { kind: 'key', db: change.db, key: env.key } } as const;
-        messages.push(buildMessage(this.pipeline.buffer.keys, parts, change.key, payload));
+        messages.push(this.pipeline.format.build(parts, change.key, payload));
         bytes += payload.length;
       }
       if (bytes >= SUBMIT_BYTES || i + READ_KEYS >= window.length) {

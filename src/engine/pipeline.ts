@@ -28,7 +28,7 @@ import { noopMetrics, type EngineMetrics } from '../observability/engine-metrics
 import type { Logger } from '../observability/logger.js';
 import type { Sink } from '../sink/sink.js';
 import { backoffMs, Budget, sleep } from '../util/retry.js';
-import { InFlight, type BatchKind } from './batch.js';
+import { InFlight, MessageFormat, type BatchKind } from './batch.js';
 import { Lane } from './lane.js';
 
 export interface PipelineStats {
@@ -57,6 +57,8 @@ interface Started {
 export class Pipeline {
   readonly budget: Budget;
   readonly inFlight = new InFlight();
+  /** Builds every message (buffer key and headers): KAFKA_RECORD_HEADERS. */
+  readonly format: MessageFormat;
   readonly stats: PipelineStats = { buffered: 0, delivered: 0, deadLettered: 0, retries: 0, lastSyncMs: 0 };
   private readonly lanes = new Map<string, Lane>();
   private readonly deliveries = new Map<Promise<void>, Started>();
@@ -71,6 +73,7 @@ export class Pipeline {
     readonly metrics: EngineMetrics = noopMetrics,
   ) {
     this.budget = new Budget(cfg.kafka.maxConcurrentSends, cfg.kafka.maxInFlightBytes);
+    this.format = new MessageFormat(buffer.keys, cfg.kafka.recordHeaders);
     const watchdog = setInterval(() => this.reportStuck(), Math.max(1000, Math.floor(cfg.sync.stuckWarnMs / 2)));
     watchdog.unref();
     signals.abandon.addEventListener('abort', () => clearInterval(watchdog), { once: true });

@@ -18,7 +18,7 @@ import { ackEntries, submitEntries, type ReaderContext } from '../source/reader.
 import type { SourceDbs } from '../source/source-dbs.js';
 import type { StreamMapping } from '../source/stream-message.js';
 import { sleep } from '../util/retry.js';
-import { batchOf, rebuildMessage, type Batch, type Message } from './batch.js';
+import { batchOf, type Batch, type Message } from './batch.js';
 import type { SubmitHandle } from './lane.js';
 
 /** SSCAN COUNT of a resync pass: big pages keep the pass from being bound by round trips. */
@@ -118,11 +118,7 @@ export async function resyncPass(
     // SSCAN pages come in no order; within a page, oldest first keeps most of each device's order.
     due.sort((x, y) => x.createdMs - y.createdMs || (x.key < y.key ? -1 : x.key > y.key ? 1 : 0));
     const messages = due.map((m) =>
-      rebuildMessage(
-        buffer.keys,
-        m.topic === '' && opts.defaultTopic ? { ...m, topic: opts.defaultTopic } : m,
-        m.parts,
-      ),
+      pipeline.format.rebuild(m.topic === '' && opts.defaultTopic ? { ...m, topic: opts.defaultTopic } : m, m.parts),
     );
     const handle = lane.submit(resyncBatch(ctx, messages));
     handles.push(handle);

@@ -19,7 +19,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { newMessageId } from '../buffer/key-format.js';
-import { batchOf, buildMessage, type Message } from '../engine/batch.js';
+import { batchOf, type Message } from '../engine/batch.js';
 import type { Config } from '../config/config.js';
 import type { SyncEngine } from '../engine/engine.js';
 import { errorMessage } from '../errors.js';
@@ -109,7 +109,7 @@ export class Ingest {
 
   private enqueue(topic: string, deviceId: string, payload: Buffer): Promise<string> {
     const parts = { topic, id: newMessageId(), origin: { kind: 'direct', deviceId } } as const;
-    const msg = buildMessage(this.engine.target.keys, parts, Buffer.from(deviceId), payload);
+    const msg = this.engine.pipe.format.build(parts, Buffer.from(deviceId), payload);
     return new Promise<string>((resolve, reject) => {
       this.queue.push({ msg, resolve, reject });
       if (!this.scheduled) {

@@ -79,11 +79,11 @@ export async function submitEntries(
   for (const [stream, n] of countBy(entries, (e) => e.stream)) ctx.metrics.entriesRead(src.db, stream, n);
   const gone = entries.filter((e) => e.fields.length === 0);
   if (gone.length > 0) await ackEntries(src, gone, ctx.metrics);
-  const keys = ctx.pipeline.buffer.keys;
+  const format = ctx.pipeline.format;
   const messages: Message[] = [];
   for (const e of entries) {
     if (e.fields.length === 0) continue;
-    const m = streamMessage(e, keys, mapping);
+    const m = streamMessage(e, format, mapping);
     if (!ctx.pipeline.inFlight.has(m.key)) messages.push(m);
   }
   if (messages.length === 0) return undefined;

@@ -4,8 +4,7 @@
  * and, once, the headers (batch.ts). The buffer key is derived from the entry id, so re-reading
  * the same entry after a crash yields the same key and the same `rks-id`.
  */
-import type { KeyFormat } from '../buffer/key-format.js';
-import { buildMessage, type Message } from '../engine/batch.js';
+import type { Message, MessageFormat } from '../engine/batch.js';
 import type { GlobMap } from '../util/glob.js';
 import { envelopeBytes, fieldValue, type SourceEncoding } from './envelope.js';
 import type { SourceEntry } from './streams.js';
@@ -21,7 +20,7 @@ export function topicFor(stream: string, m: StreamMapping): string {
   return m.topics.match(stream) ?? m.defaultTopic;
 }
 
-export function streamMessage(entry: SourceEntry, keys: KeyFormat, m: StreamMapping): Message {
+export function streamMessage(entry: SourceEntry, format: MessageFormat, m: StreamMapping): Message {
   const topic = topicFor(entry.stream, m);
   const payload = envelopeBytes(entry.stream, entry.db, entry.id, entry.fields, m.encoding);
   // A field Buffer is a view into the Redis client's socket chunk: copied, so a message in flight
@@ -29,5 +28,5 @@ export function streamMessage(entry: SourceEntry, keys: KeyFormat, m: StreamMapp
   const field = fieldValue(entry.fields, m.keyField);
   const kafkaKey = field ? Buffer.from(field) : Buffer.from(entry.stream);
   const origin = { kind: 'stream', db: entry.db, stream: entry.stream } as const;
-  return buildMessage(keys, { topic, id: entry.id, origin }, kafkaKey, payload);
+  return format.build({ topic, id: entry.id, origin }, kafkaKey, payload);
 }

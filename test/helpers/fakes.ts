@@ -7,7 +7,7 @@ import type { BufferStore, BufferWriter } from '../../src/buffer/buffer.js';
 import { KeyFormat } from '../../src/buffer/key-format.js';
 import type { OutgoingMessage, PutStatus } from '../../src/buffer/store.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
-import { batchOf, buildMessage, type Batch, type BatchKind, type Message } from '../../src/engine/batch.js';
+import { batchOf, MessageFormat, type Batch, type BatchKind, type Message } from '../../src/engine/batch.js';
 import { Pipeline } from '../../src/engine/pipeline.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import type { Outcome, SendTicket, Sink, SinkRecord } from '../../src/sink/sink.js';
@@ -144,8 +144,7 @@ export function makePipeline(env: Record<string, string> = {}): {
 /** Messages `<prefix>1..n` of a stream origin (the fake logs them by id). */
 export function messages(keys: KeyFormat, prefix: string, n: number): Message[] {
   return Array.from({ length: n }, (_, i) =>
-    buildMessage(
-      keys,
+    new MessageFormat(keys).build(
       { topic: 't', id: `${prefix}${i + 1}`, origin: { kind: 'stream', db: 0, stream: 's' } },
       Buffer.from('k'),
       Buffer.from(`payload ${prefix}${i + 1}`),

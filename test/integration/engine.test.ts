@@ -67,4 +67,37 @@ describe('the sync engine against the real stack', () => {
     assert.ok(ttl > 0 && ttl <= 3600, `synced message has its TTL (got ${ttl})`);
     await source.send(['DEL', stream]);
   });
+
+  it('with KAFKA_RECORD_HEADERS=id sends rks-id alone, the same id as with every header', async () => {
+    const id = uid();
+    const topic = `t-${id}`;
+    const prefix = `p${id}:`;
+    const stream = `hdr-${id}-stream`;
+    for (let i = 0; i < 5; i += 1) await source.send(['XADD', stream, '*', 'device_id', 'd1', 'seq', String(i)]);
+    const p = new ReactiveKafkaProducer({
+      config: stackConfig({
+        TARGET_REDIS_KEY_PREFIX: prefix,
+        KAFKA_TOPIC: topic,
+        SOURCE_REDIS_DB_SEARCH_RANGE: '0',
+        KAFKA_RECORD_HEADERS: 'id',
+      }),
+      logger: silentLogger,
+    });
+    await p.start();
+    try {
+      assert.equal(await p.processSourceStreams({ streamPattern: `hdr-${id}-*`, sourceDb: 0 }), 5);
+    } finally {
+      await p.stop();
+    }
+    const records = await consume([topic], (all) => all.length >= 5);
+    for (const r of records) {
+      assert.deepEqual(
+        (r.headers ?? []).map((h) => Object.keys(h)[0]),
+        ['rks-id'],
+      );
+      const env = JSON.parse(String(r.value)) as { id: string };
+      assert.equal(header(r, 'rks-id'), `msg:${topic}:${env.id}:s0:${stream}`);
+    }
+    await source.send(['DEL', stream]);
+  });
 });
