@@ -44,6 +44,14 @@ export class BufferFullError extends SyncError {
   }
 }
 
+/** Fewer replicas than TARGET_REDIS_MIN_REPLICAS_ACKED confirmed a buffer write: retry it. */
+export class ReplicationError extends SyncError {
+  static override readonly CODE = 'REPLICATION_UNCONFIRMED';
+  constructor(message: string) {
+    super(message, { retryable: true });
+  }
+}
+
 /** Kafka did not confirm a delivery. `retryable` says whether resending can succeed. */
 export class DeliveryError extends SyncError {
   static override readonly CODE = 'DELIVERY_FAILED';

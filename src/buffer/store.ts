@@ -10,10 +10,16 @@
  *  - Writes are one script call per chunk of messages (not one round trip per message); a
  *    maxmemory refusal fails the whole chunk with BufferFullError (retryable, never a drop).
  *  - `recover` rebuilds the set from the keys themselves, so losing the set loses nothing.
+ *  - With TARGET_REDIS_MIN_REPLICAS_ACKED=N > 0, `put` returns only after `WAIT N timeout` on
+ *    the same connection confirmed N replicas hold the writes; fewer is a retryable failure (the
+ *    caller writes the batch again, idempotently), so nothing is produced or acknowledged on the
+ *    strength of a write a failover could still take back. Markers are not waited for: losing
+ *    one only means a message is sent again (a duplicate, never a loss).
  */
 import type { Config } from '../config/config.js';
-import { BufferFullError, ConnectionError, errorMessage } from '../errors.js';
+import { BufferFullError, ConnectionError, errorMessage, ReplicationError } from '../errors.js';
 import { asArray, asBuffer, type RedisConnection, type Reply } from '../redis/client.js';
+import { classifyRedisError, isRetryableRedisError } from '../redis/errors.js';
 import { KeyFormat } from './key-format.js';
 import { runScript } from './scripts.js';
 
@@ -74,7 +80,19 @@ export class TargetBuffer {
       const reply = await this.call(conn, () => runScript(conn, 'put_batch', keys, args));
       for (const s of asArray(reply)) out.push(Number(s) as PutStatus);
     }
+    if (this.cfg.minReplicasAcked > 0 && messages.length > 0) await this.awaitReplicas(conn);
     return out;
+  }
+
+  /** WAIT for TARGET_REDIS_MIN_REPLICAS_ACKED replicas; fewer within the timeout throws (retryable). */
+  private async awaitReplicas(conn: RedisConnection): Promise<void> {
+    const want = this.cfg.minReplicasAcked;
+    const timeout = this.cfg.replicaAckTimeoutMs;
+    const acked = Number(await this.call(conn, () => conn.send(['WAIT', String(want), String(timeout)])));
+    if (acked < want)
+      throw new ReplicationError(
+        `${conn.endpoint}: only ${acked} of ${want} replicas confirmed the buffer write within ${timeout} ms (TARGET_REDIS_MIN_REPLICAS_ACKED / TARGET_REDIS_REPLICA_ACK_TIMEOUT_MS); the batch is written again`,
+      );
   }
 
   /** Marks messages synced: marker with SYNC_TTL, message TTL starts, removed from the set. */
@@ -166,14 +184,15 @@ export class TargetBuffer {
     try {
       return await fn();
     } catch (err) {
+      if (err instanceof ReplicationError) throw err;
       const msg = errorMessage(err);
-      if (msg.startsWith('OOM')) {
+      if (classifyRedisError(err) === 'oom') {
         throw new BufferFullError(
           `${conn.endpoint} is full (maxmemory reached): ${msg}. Reading pauses until memory frees.`,
           err,
         );
       }
-      throw new ConnectionError(`${conn.endpoint}: ${msg}`, { retryable: true, cause: err });
+      throw new ConnectionError(`${conn.endpoint}: ${msg}`, { retryable: isRetryableRedisError(err), cause: err });
     }
   }
 }

@@ -7,6 +7,7 @@ import { SyncEngine } from '../engine/engine.js';
 import { startHttpServer } from '../observability/http-server.js';
 import { createLogger } from '../observability/logger.js';
 import { SyncMetrics } from '../observability/metrics.js';
+import { logFailovers } from '../redis/topology.js';
 import { configOrExit, withConfigOptions, type ConfigFlags } from './common.js';
 
 export function registerRunCommand(program: Command): void {
@@ -14,6 +15,7 @@ export function registerRunCommand(program: Command): void {
     async (flags: ConfigFlags) => {
       const cfg = configOrExit(flags);
       const log = createLogger(cfg.logLevel);
+      logFailovers(log);
       const metrics = new SyncMetrics(undefined, { processMetrics: true });
       const engine = new SyncEngine(cfg, log, { metrics });
       const http = await startHttpServer(engine, metrics, log); // metrics, health, dashboard, ingest

@@ -19,6 +19,21 @@ export interface RedisEndpointConfig {
   readonly tlsCaLocation: string;
   readonly tlsCertificateLocation: string;
   readonly tlsKeyLocation: string;
+  /** Set when the endpoint is found through Redis Sentinel (host/port are then unused). */
+  readonly sentinel?: SentinelConfig | undefined;
+}
+
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** `<ROLE>_REDIS_SENTINEL*`: where to ask for the master, and how to log in to the Sentinels. */
+export interface SentinelConfig {
+  readonly nodes: readonly HostPort[];
+  readonly masterName: string;
+  readonly username: string;
+  readonly password: string;
 }
 
 export interface Config {
@@ -41,6 +56,9 @@ export interface Config {
     readonly syncTtlSeconds: number;
     readonly poolSize: number;
     readonly keyPrefix: string;
+    /** TARGET_REDIS_MIN_REPLICAS_ACKED: replicas that must confirm a buffer write (WAIT). */
+    readonly minReplicasAcked: number;
+    readonly replicaAckTimeoutMs: number;
   };
   readonly stream: {
     readonly autoDiscovery: boolean;
@@ -104,21 +122,27 @@ export interface LoadOptions {
 }
 
 /** Raw string values by variable name, after applying precedence and `_FILE` indirection. */
-export function collectRaw(options: LoadOptions = {}): { raw: Map<string, string>; problems: string[] } {
+export function collectRaw(options: LoadOptions = {}): {
+  raw: Map<string, string>;
+  problems: string[];
+  /** Variables some layer set (not left at their default). */
+  explicit: Set<string>;
+} {
   const env = options.env ?? process.env;
   const problems: string[] = [];
   let fileValues: Record<string, string> = {};
-  const explicit = options.configFile !== undefined && options.configFile !== null;
+  const fileGiven = options.configFile !== undefined && options.configFile !== null;
   const path = options.configFile ?? 'env.conf';
   if (options.configFile === null) {
     // no file
   } else if (existsSync(path)) {
     fileValues = parseDotenv(readFileSync(path));
-  } else if (explicit) {
+  } else if (fileGiven) {
     problems.push(`--config: file ${path} does not exist`);
   }
   const layers: Record<string, string | undefined>[] = [fileValues, env, options.overrides ?? {}];
   const raw = new Map<string, string>();
+  const explicit = new Set<string>();
   for (const spec of FIELDS) {
     let value = spec.default;
     for (const layer of layers) {
@@ -132,18 +156,19 @@ export function collectRaw(options: LoadOptions = {}): { raw: Map<string, string
       }
       const v = layer[spec.env];
       if (v !== undefined) value = v;
+      if ((v !== undefined && v.trim() !== '') || (fileRef !== undefined && fileRef !== '')) explicit.add(spec.env);
     }
     raw.set(spec.env, value);
   }
   for (const key of Object.keys(options.overrides ?? {})) {
     if (!FIELD_BY_ENV.has(key)) problems.push(`${key}: unknown variable (see 'redis-kafka-sync config --list')`);
   }
-  return { raw, problems };
+  return { raw, problems, explicit };
 }
 
 /** Loads, validates and freezes the configuration. Throws ConfigError listing every problem. */
 export function loadConfig(options: LoadOptions = {}): Config {
-  const { raw, problems } = collectRaw(options);
+  const { raw, problems, explicit } = collectRaw(options);
   const values = new Map<string, unknown>();
   for (const spec of FIELDS) {
     const result = zodFor(spec).safeParse(raw.get(spec.env) ?? spec.default);
@@ -153,7 +178,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
         `${spec.env}=${JSON.stringify(spec.secret ? '***' : raw.get(spec.env))}: ${result.error.issues.map((i) => i.message).join('; ')}`,
       );
   }
-  problems.push(...crossChecks(values));
+  problems.push(...crossChecks(values), ...topologyChecks(values, explicit));
   if (problems.length > 0) throw new ConfigError(problems);
   return deepFreeze(build(values));
 }
@@ -213,8 +238,64 @@ function crossChecks(valid: Map<string, unknown>): string[] {
   return problems;
 }
 
-function endpoint(v: Map<string, unknown>, prefix: 'SOURCE' | 'TARGET'): RedisEndpointConfig {
+/**
+ * How each Redis is reached: host/port, or Sentinels. Exclusive: `*_REDIS_HOST`/`PORT` set
+ * explicitly next to `*_REDIS_SENTINELS` is an error, not a silent preference.
+ */
+function topologyChecks(v: Map<string, unknown>, explicit: ReadonlySet<string>): string[] {
+  const problems: string[] = [];
+  for (const role of ['SOURCE', 'TARGET'] as const) {
+    const sentinels = v.get(`${role}_REDIS_SENTINELS`) as string[] | undefined;
+    if (sentinels === undefined) continue;
+    const direct = [`${role}_REDIS_HOST`, `${role}_REDIS_PORT`].filter((n) => explicit.has(n));
+    if (sentinels.length === 0) {
+      if (explicit.has(`${role}_REDIS_SENTINEL_MASTER`) && v.get(`${role}_REDIS_SENTINEL_MASTER`) !== '')
+        problems.push(`${role}_REDIS_SENTINEL_MASTER: set without ${role}_REDIS_SENTINELS (the Sentinels to ask)`);
+      continue;
+    }
+    if (direct.length > 0)
+      problems.push(
+        `${role}_REDIS_SENTINELS and ${direct.join('/')}: set one or the other (with Sentinels the master's address is asked of them)`,
+      );
+    for (const s of sentinels)
+      if (typeof parseHostPort(s) === 'string')
+        problems.push(`${role}_REDIS_SENTINELS: "${s}" is not host:port (e.g. 10.0.0.5:26379)`);
+    if (v.get(`${role}_REDIS_SENTINEL_MASTER`) === '')
+      problems.push(
+        `${role}_REDIS_SENTINEL_MASTER: required with ${role}_REDIS_SENTINELS (the name the Sentinels monitor, e.g. mymaster)`,
+      );
+  }
+  if ((v.get('SOURCE_REDIS_SENTINELS') as string[] | undefined)?.length && v.get('KEY_SYNC_ENABLED') === true) {
+    problems.push(
+      'KEY_SYNC_ENABLED=true with SOURCE_REDIS_SENTINELS: key capture (keyspace notifications) does not follow a Sentinel failover yet; use host/port for the source or turn key capture off',
+    );
+  }
+  return problems;
+}
+
+/** "host:port" or "[v6]:port"; a string is what is wrong. */
+export function parseHostPort(text: string): HostPort | string {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s[\]]+)):(\d{1,5})$/.exec(text.trim());
+  const port = Number(m?.[3]);
+  if (!m || port < 1 || port > 65535) return `"${text}" is not host:port`;
+  return { host: (m[1] ?? m[2]) as string, port };
+}
+
+function sentinelOf(v: Map<string, unknown>, prefix: 'SOURCE' | 'TARGET'): SentinelConfig | undefined {
+  const nodes = (v.get(`${prefix}_REDIS_SENTINELS`) as string[]).map((s) => parseHostPort(s) as HostPort);
+  if (nodes.length === 0) return undefined;
   return {
+    nodes,
+    masterName: v.get(`${prefix}_REDIS_SENTINEL_MASTER`) as string,
+    username: v.get(`${prefix}_REDIS_SENTINEL_USERNAME`) as string,
+    password: v.get(`${prefix}_REDIS_SENTINEL_PASSWORD`) as string,
+  };
+}
+
+function endpoint(v: Map<string, unknown>, prefix: 'SOURCE' | 'TARGET'): RedisEndpointConfig {
+  const sentinel = sentinelOf(v, prefix);
+  return {
+    ...(sentinel ? { sentinel } : {}),
     host: v.get(`${prefix}_REDIS_HOST`) as string,
     port: v.get(`${prefix}_REDIS_PORT`) as number,
     username: v.get(`${prefix}_REDIS_USERNAME`) as string,
@@ -250,6 +331,8 @@ function build(v: Map<string, unknown>): Config {
       syncTtlSeconds: g('TARGET_REDIS_SYNC_TTL'),
       poolSize: g('TARGET_REDIS_POOL_SIZE'),
       keyPrefix: g('TARGET_REDIS_KEY_PREFIX'),
+      minReplicasAcked: g('TARGET_REDIS_MIN_REPLICAS_ACKED'),
+      replicaAckTimeoutMs: g('TARGET_REDIS_REPLICA_ACK_TIMEOUT_MS'),
     },
     stream: {
       autoDiscovery: g('STREAM_AUTO_DISCOVERY'),
