@@ -1,11 +1,13 @@
 /**
  * A Lua script of a .lua file next to the code that calls it: loaded once per process, run by
- * EVALSHA, and sent in full (EVAL) after NOSCRIPT, since a restarted Redis forgets its cache.
+ * EVALSHA, and sent in full (EVAL) after NOSCRIPT, since a restarted Redis (or a replica just
+ * promoted by a failover) has an empty script cache.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { RedisConnection, Reply } from './client.js';
+import { classifyRedisError } from './errors.js';
 
 export class LuaScript {
   private loaded: { body: string; sha: string } | undefined;
@@ -27,7 +29,8 @@ export class LuaScript {
     try {
       return await conn.send(['EVALSHA', sha, ...tail]);
     } catch (err) {
-      if (err instanceof Error && err.message.startsWith('NOSCRIPT')) return conn.send(['EVAL', body, ...tail]);
+      // A restarted Redis, or a replica promoted by a failover, has an empty script cache.
+      if (classifyRedisError(err) === 'noscript') return conn.send(['EVAL', body, ...tail]);
       throw err;
     }
   }
