@@ -67,6 +67,8 @@ export const REPLICATED_PORTS = {
   target: { master: 17900 + PORT_OFFSET, replica: 17901 + PORT_OFFSET, sentinels: sentinelPorts(17902) },
   source: { master: 17905 + PORT_OFFSET, replica: 17906 + PORT_OFFSET, sentinels: sentinelPorts(17907) },
   cluster: Array.from({ length: 6 }, (_, i) => 17910 + i + PORT_OFFSET),
+  /** A TLS-only master and Sentinel (TLS to the Sentinels, like to the data nodes). */
+  tls: { master: 17916 + PORT_OFFSET, sentinel: 17917 + PORT_OFFSET },
 } as const;
 
 function sentinelPorts(first: number): readonly [number, number, number] {

@@ -11,7 +11,7 @@
  * afresh (its folder emptied) by `startSentinelSet`; `stopReplicated` stops every node of a set.
  * As in redis-server.ts, the config path in the process title proves a PID is ours.
  */
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createClient } from '@redis/client';
 import { ownedPid, removePidFile, sleep, spawnDetached, tailFile, terminate, writePidFile } from './process.js';
@@ -20,7 +20,7 @@ import { spawnSync } from 'node:child_process';
 import { PrerequisiteError } from '../errors.js';
 
 export type SentinelSetName = 'target' | 'source';
-export type ReplicatedName = SentinelSetName | 'cluster';
+export type ReplicatedName = SentinelSetName | 'cluster' | 'tls';
 
 /** Sandbox secrets of throwaway servers, not credentials. */
 export const SET_PASSWORD = 'rks-replicated-secret';
@@ -46,6 +46,7 @@ function nodePaths(set: ReplicatedName, port: number): NodePaths {
 
 function allPorts(set: ReplicatedName): readonly number[] {
   if (set === 'cluster') return REPLICATED_PORTS.cluster;
+  if (set === 'tls') return [REPLICATED_PORTS.tls.master, REPLICATED_PORTS.tls.sentinel];
   const p = REPLICATED_PORTS[set];
   return [p.master, p.replica, ...p.sentinels];
 }
@@ -75,6 +76,7 @@ async function startNode(
   port: number,
   config: (paths: NodePaths) => string,
   sentinel = false,
+  tls?: TlsFiles,
 ): Promise<void> {
   const paths = nodePaths(set, port);
   mkdirSync(paths.dir, { recursive: true });
@@ -86,10 +88,17 @@ async function startNode(
     logFile: paths.logFile,
   });
   writePidFile(paths.pidFile, pid);
-  await waitPing(set, port, sentinel ? SENTINEL_PASSWORD : SET_PASSWORD);
+  await waitPing(set, port, sentinel ? SENTINEL_PASSWORD : SET_PASSWORD, tls);
 }
 
-async function waitPing(set: ReplicatedName, port: number, password: string): Promise<void> {
+/** PEM files of a TLS node: its certificate and key, and the CA its clients trust. */
+export interface TlsFiles {
+  readonly cert: string;
+  readonly key: string;
+  readonly ca: string;
+}
+
+async function waitPing(set: ReplicatedName, port: number, password: string, tls?: TlsFiles): Promise<void> {
   const paths = nodePaths(set, port);
   const deadline = Date.now() + 20_000;
   let last = 'no answer';
@@ -99,7 +108,7 @@ async function waitPing(set: ReplicatedName, port: number, password: string): Pr
         `redis on ${STACK_HOST}:${port} exited at start; ${paths.logFile}:\n${tailFile(paths.logFile, 15)}`,
       );
     try {
-      if ((await admin(port, password, ['PING'])) === 'PONG') return;
+      if ((await admin(port, password, ['PING'], tls)) === 'PONG') return;
     } catch (err) {
       last = err instanceof Error ? err.message : String(err);
     }
@@ -109,11 +118,13 @@ async function waitPing(set: ReplicatedName, port: number, password: string): Pr
 }
 
 /** One command on a short-lived connection (admin use: tests and start-up). */
-export async function admin(port: number, password: string, args: string[]): Promise<unknown> {
+export async function admin(port: number, password: string, args: string[], tls?: TlsFiles): Promise<unknown> {
   const client = createClient({
     RESP: 2,
     password,
-    socket: { host: STACK_HOST, port, connectTimeout: 1000, reconnectStrategy: false },
+    socket: tls
+      ? { host: STACK_HOST, port, connectTimeout: 1000, reconnectStrategy: false, tls: true, ca: readFileSync(tls.ca) }
+      : { host: STACK_HOST, port, connectTimeout: 1000, reconnectStrategy: false },
   });
   client.on('error', () => undefined);
   try {
@@ -176,6 +187,54 @@ export async function startSentinelSet(set: SentinelSetName): Promise<void> {
     }
     return true;
   });
+}
+
+/**
+ * A master and one Sentinel that speak TLS only (no plaintext port), for the test that the
+ * service reaches Sentinels over TLS like the data nodes (`*_REDIS_TLS*`).
+ */
+export async function startTlsSentinel(tls: TlsFiles): Promise<void> {
+  requireSentinel();
+  await stopReplicated('tls');
+  rmSync(join(stackDir(), 'replicated', 'tls'), { recursive: true, force: true });
+  const { master, sentinel } = REPLICATED_PORTS.tls;
+  const tlsLines = (port: number): string[] => [
+    'port 0',
+    `tls-port ${port}`,
+    `tls-cert-file "${tls.cert}"`,
+    `tls-key-file "${tls.key}"`,
+    `tls-ca-cert-file "${tls.ca}"`,
+    'tls-auth-clients no',
+    'tls-replication yes',
+  ];
+  await startNode(
+    'tls',
+    master,
+    (paths) =>
+      // `port 0` (later in the file) overrides the plaintext port: TLS only.
+      dataNodeConfig(paths, master, [`requirepass ${SET_PASSWORD}`, ...tlsLines(master)]),
+    false,
+    tls,
+  );
+  await startNode(
+    'tls',
+    sentinel,
+    (paths) =>
+      [
+        `bind ${STACK_HOST}`,
+        ...tlsLines(sentinel),
+        'daemonize no',
+        `dir "${paths.dir}"`,
+        'logfile ""',
+        title(paths),
+        `requirepass ${SENTINEL_PASSWORD}`,
+        `sentinel monitor ${MASTER_NAME} ${STACK_HOST} ${master} 1`,
+        `sentinel auth-pass ${MASTER_NAME} ${SET_PASSWORD}`,
+        '',
+      ].join('\n'),
+    true,
+    tls,
+  );
 }
 
 /** The master port the Sentinels agree on now (asks the first Sentinel that answers). */

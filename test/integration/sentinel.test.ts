@@ -15,7 +15,14 @@ import { loadConfig } from '../../src/config/config.js';
 import { connectRedis } from '../../src/redis/client.js';
 import { failoverState } from '../../src/redis/topology.js';
 import { stackEnv } from '../../src/stack/index.js';
+import { REPLICATED_PORTS } from '../../src/stack/paths.js';
+import { ensureTls } from '../../src/stack/tls.js';
+import { tlsPaths } from '../../src/stack/index.js';
 import {
+  MASTER_NAME,
+  SENTINEL_PASSWORD,
+  SET_PASSWORD,
+  startTlsSentinel,
   sentinelEnv,
   sentinelFailover,
   sentinelMaster,
@@ -98,6 +105,47 @@ describe('Redis Sentinel (source and target)', () => {
       } finally {
         await conn.close();
       }
+    });
+  });
+
+  describe('TLS to the Sentinels', () => {
+    before(async () => {
+      await ensureTls();
+      const t = tlsPaths();
+      await startTlsSentinel({ cert: t.brokerCert, key: t.brokerKey, ca: t.caCert });
+    });
+    after(async () => stopReplicated('tls'));
+
+    it('asks a TLS-only Sentinel and uses the TLS-only master it names, trusting *_REDIS_TLS_CA_LOCATION', async () => {
+      const { master, sentinel } = REPLICATED_PORTS.tls;
+      const env = {
+        TARGET_REDIS_SENTINELS: `127.0.0.1:${sentinel}`,
+        TARGET_REDIS_SENTINEL_MASTER: MASTER_NAME,
+        TARGET_REDIS_SENTINEL_PASSWORD: SENTINEL_PASSWORD,
+        TARGET_REDIS_PASSWORD: SET_PASSWORD,
+        TARGET_REDIS_TLS: 'true',
+        TARGET_REDIS_TLS_CA_LOCATION: tlsPaths().caCert,
+      };
+      const conn = await connectRedis(loadConfig({ configFile: null, env }).target, {
+        role: 'target',
+        db: 0,
+        connectTimeoutMs: 5000,
+      });
+      try {
+        assert.match(conn.endpoint, new RegExp(`at 127\\.0\\.0\\.1:${master}$`));
+        assert.equal(String(await conn.send(['SET', 'rks-tls-sentinel', 'ok'])), 'OK');
+      } finally {
+        await conn.close();
+      }
+      // Without the CA the Sentinel's certificate is refused: TLS really is on that hop.
+      const untrusted = loadConfig({
+        configFile: null,
+        env: { ...env, TARGET_REDIS_TLS_CA_LOCATION: tlsPaths().untrustedCaCert },
+      });
+      await assert.rejects(
+        connectRedis(untrusted.target, { role: 'target', db: 0, connectTimeoutMs: 3000 }),
+        /no Sentinel answered/,
+      );
     });
   });
 
