@@ -50,10 +50,12 @@ export class TargetBuffer {
 
   constructor(
     private readonly pool: readonly RedisConnection[],
-    private readonly cfg: Config['target'],
+    protected readonly cfg: Config['target'],
+    /** The key layout; the cluster buffer (cluster-store.ts) passes its own. */
+    keys: KeyFormat = new KeyFormat(cfg.keyPrefix),
   ) {
     if (pool.length === 0) throw new Error('TargetBuffer needs at least one connection');
-    this.keys = new KeyFormat(cfg.keyPrefix);
+    this.keys = keys;
   }
 
   /** A connection for one writer; a writer keeps using the same one so its writes stay ordered. */
@@ -180,7 +182,7 @@ export class TargetBuffer {
     if (messageKeys.length > 0) await this.primary.send(['SREM', this.keys.unsyncedSet, ...messageKeys]);
   }
 
-  private async call<T>(conn: RedisConnection, fn: () => Promise<T>): Promise<T> {
+  protected async call<T>(conn: RedisConnection, fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
     } catch (err) {

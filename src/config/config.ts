@@ -21,6 +21,8 @@ export interface RedisEndpointConfig {
   readonly tlsKeyLocation: string;
   /** Set when the endpoint is found through Redis Sentinel (host/port are then unused). */
   readonly sentinel?: SentinelConfig | undefined;
+  /** Target only: seed nodes of a Redis Cluster (host/port are then unused). */
+  readonly cluster?: { readonly nodes: readonly HostPort[] } | undefined;
 }
 
 export interface HostPort {
@@ -294,8 +296,10 @@ function sentinelOf(v: Map<string, unknown>, prefix: 'SOURCE' | 'TARGET'): Senti
 
 function endpoint(v: Map<string, unknown>, prefix: 'SOURCE' | 'TARGET'): RedisEndpointConfig {
   const sentinel = sentinelOf(v, prefix);
+  const seeds = prefix === 'TARGET' ? (v.get('TARGET_REDIS_CLUSTER_NODES') as string[]) : [];
   return {
     ...(sentinel ? { sentinel } : {}),
+    ...(seeds.length > 0 ? { cluster: { nodes: seeds.map((s) => parseHostPort(s) as HostPort) } } : {}),
     host: v.get(`${prefix}_REDIS_HOST`) as string,
     port: v.get(`${prefix}_REDIS_PORT`) as number,
     username: v.get(`${prefix}_REDIS_USERNAME`) as string,

@@ -349,6 +349,14 @@ export const FIELDS: readonly FieldSpec[] = [
     description: 'Prefix of every key the service writes in the target (message keys, markers, unsynced_keys_set).',
   }),
   f({
+    env: 'TARGET_REDIS_CLUSTER_NODES',
+    kind: 'list',
+    default: '',
+    group: 'target',
+    description:
+      'Seed nodes of a Redis Cluster as the target ("host:port,host:port"); the rest is discovered. Replaces TARGET_REDIS_HOST/PORT and excludes TARGET_REDIS_SENTINELS; username, password and TLS apply to every node. Uses the cluster key layout (README, data model).',
+  }),
+  f({
     env: 'TARGET_REDIS_MIN_REPLICAS_ACKED',
     kind: 'int',
     default: '0',

@@ -14,7 +14,8 @@
  * closes; whatever is still undelivered stays unsynced and pending, to be found on restart.
  */
 import { setMaxListeners } from 'node:events';
-import { TargetBuffer, type OutgoingMessage } from '../buffer/store.js';
+import type { TargetBuffer, OutgoingMessage } from '../buffer/store.js';
+import { createTargetBuffer } from '../buffer/cluster-store.js';
 import { newMessageId } from '../buffer/key-format.js';
 import type { Config } from '../config/config.js';
 import { errorMessage, SyncError } from '../errors.js';
@@ -91,7 +92,7 @@ export class SyncEngine {
   async start(opts: { connectTimeoutMs?: number } = {}): Promise<void> {
     const poolSize = Math.min(this.cfg.target.poolSize, 4);
     this.targetConns = await this.connectWithRetry('target', this.cfg.target.db, poolSize, opts.connectTimeoutMs);
-    this.buffer = new TargetBuffer(this.targetConns, this.cfg.target);
+    this.buffer = createTargetBuffer(this.targetConns, this.cfg.target);
     this.pipeline = new Pipeline(
       this.buffer,
       this.sink,

@@ -6,10 +6,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { RedisClient, RESP_TYPES } from '@redis/client';
+import { createCluster, RedisClient, RESP_TYPES } from '@redis/client';
 import type { RedisEndpointConfig } from '../config/config.js';
 import { ConnectionError, errorMessage } from '../errors.js';
 import { backoffMs } from '../util/retry.js';
+import { clusterEndpoint, connectCluster, type NodeCluster } from './cluster.js';
 import { connectSentinel, type ClientFactory, type NodeClient } from './sentinel.js';
 
 export type Reply = Buffer | number | null | string | Reply[];
@@ -47,6 +48,7 @@ export function newRedisClient(options: ReturnType<typeof redisClientOptions>) {
 }
 
 export function endpointName(cfg: RedisEndpointConfig, role: string): string {
+  if (cfg.cluster) return clusterEndpoint(cfg, role);
   if (cfg.sentinel)
     return `${role} Redis master "${cfg.sentinel.masterName}" (Sentinels ${cfg.sentinel.nodes.map((n) => `${n.host}:${n.port}`).join(',')})`;
   return `${role} Redis ${cfg.tls ? 'rediss' : 'redis'}://${cfg.host}:${cfg.port}`;
@@ -90,6 +92,7 @@ export function redisClientOptions(cfg: RedisEndpointConfig, opts: ConnectOption
  */
 export async function connectRedis(cfg: RedisEndpointConfig, opts: ConnectOptions): Promise<RedisConnection> {
   if (cfg.sentinel) return connectSentinel(cfg, opts, nodeClientFactory(cfg, opts));
+  if (cfg.cluster) return connectCluster(cfg, opts, () => newCluster(cfg, opts));
   const endpoint = endpointName(cfg, opts.role);
   const client = newRedisClient(redisClientOptions(cfg, opts));
   const listeners: ((err: Error) => void)[] = [];
@@ -146,6 +149,31 @@ export async function connectRedis(cfg: RedisEndpointConfig, opts: ConnectOption
     },
     onError: (l) => listeners.push(l),
   };
+}
+
+/**
+ * node-redis's cluster client: seeds from TARGET_REDIS_CLUSTER_NODES; auth, TLS, reconnect and
+ * name of every node from `defaults` (the client uses only host/port of the seeds).
+ */
+function newCluster(cfg: RedisEndpointConfig, opts: ConnectOptions): NodeCluster {
+  const seeds = cfg.cluster?.nodes ?? [];
+  const first = seeds[0] ?? { host: cfg.host, port: cfg.port };
+  const o = redisClientOptions({ ...cfg, ...first }, { ...opts, db: 0 });
+  const socket: Partial<typeof o.socket> = { ...o.socket };
+  delete socket.host;
+  delete socket.port;
+  const auth = {
+    ...(o.username !== undefined ? { username: o.username } : {}),
+    ...(o.password !== undefined ? { password: o.password } : {}),
+    ...(o.name !== undefined ? { name: o.name } : {}),
+  };
+  return createCluster({
+    RESP: 2,
+    rootNodes: seeds.map((n) => ({ socket: { ...socket, host: n.host, port: n.port } })),
+    defaults: { ...auth, socket },
+    commandOptions: o.commandOptions,
+    maxCommandRedirections: 32,
+  }) as unknown as NodeCluster;
 }
 
 /** Clients of the data nodes (this role's auth and TLS) and of the Sentinels (their own auth). */
