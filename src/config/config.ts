@@ -267,6 +267,27 @@ function topologyChecks(v: Map<string, unknown>, explicit: ReadonlySet<string>):
         `${role}_REDIS_SENTINEL_MASTER: required with ${role}_REDIS_SENTINELS (the name the Sentinels monitor, e.g. mymaster)`,
       );
   }
+  const seeds = v.get('TARGET_REDIS_CLUSTER_NODES') as string[] | undefined;
+  if (seeds !== undefined && seeds.length > 0) {
+    const direct = ['TARGET_REDIS_HOST', 'TARGET_REDIS_PORT'].filter((n) => explicit.has(n));
+    if (direct.length > 0)
+      problems.push(
+        `TARGET_REDIS_CLUSTER_NODES and ${direct.join('/')}: set one or the other (the cluster's nodes are discovered from the seeds)`,
+      );
+    if (((v.get('TARGET_REDIS_SENTINELS') as string[] | undefined) ?? []).length > 0)
+      problems.push(
+        'TARGET_REDIS_CLUSTER_NODES and TARGET_REDIS_SENTINELS: a target is a cluster or behind Sentinels, not both',
+      );
+    for (const s of seeds)
+      if (typeof parseHostPort(s) === 'string')
+        problems.push(`TARGET_REDIS_CLUSTER_NODES: "${s}" is not host:port (e.g. 10.0.0.5:6379)`);
+    if (explicit.has('TARGET_REDIS_DB') && v.get('TARGET_REDIS_DB') !== 0)
+      problems.push('TARGET_REDIS_DB: a Redis Cluster has only DB 0; leave it unset with TARGET_REDIS_CLUSTER_NODES');
+    if (/[{}]/.test((v.get('TARGET_REDIS_KEY_PREFIX') as string | undefined) ?? ''))
+      problems.push(
+        'TARGET_REDIS_KEY_PREFIX: must not contain "{" or "}" with TARGET_REDIS_CLUSTER_NODES (the cluster layout puts a hash tag after the prefix)',
+      );
+  }
   if ((v.get('SOURCE_REDIS_SENTINELS') as string[] | undefined)?.length && v.get('KEY_SYNC_ENABLED') === true) {
     problems.push(
       'KEY_SYNC_ENABLED=true with SOURCE_REDIS_SENTINELS: key capture (keyspace notifications) does not follow a Sentinel failover yet; use host/port for the source or turn key capture off',

@@ -90,6 +90,8 @@ function classifyOne(err: unknown): RedisErrorKind {
   // "<endpoint>: READONLY ..." once wrapped: look after the endpoint too.
   const inner = /: ([A-Z]{2,16}) /.exec(msg)?.[1];
   if (inner) for (const [prefix, kind] of PREFIXES) if (inner === prefix) return kind;
+  // WAIT has no key, so a stale slot map can send it to a master just demoted: no MOVED, this.
+  if (/WAIT cannot be used with replica/.test(msg)) return 'readonly';
   if (CONNECTION_TEXT.test(msg)) return 'connection';
   if (/^ERR (?:Error running script|syntax|wrong number|unknown command)/.test(msg)) return 'command';
   return 'unknown';

@@ -5,7 +5,7 @@
  * reading the topic independently.
  *
  *   x  a master SIGKILLed during load (its replica is promoted by the cluster; restarted after,
- *      it rejoins as a replica)
+ *      it rejoins as a replica), with SOURCE_ACK_MODE=target and TARGET_REDIS_MIN_REPLICAS_ACKED=1
  *   r  resharding during load: 1500 slots moved from one master to another (redis-cli --cluster
  *      reshard: MIGRATE of live keys, ASK / MOVED for the service)
  */
@@ -54,8 +54,12 @@ interface Scenario {
 export const CLUSTER_SCENARIOS: readonly Scenario[] = [
   {
     id: 'x',
-    title: 'cluster: a master SIGKILLed during load (replica promoted)',
-    env: {},
+    title: 'cluster: a master SIGKILLed during load (replica promoted; ack after target, MIN_REPLICAS_ACKED=1)',
+    env: {
+      SOURCE_ACK_MODE: 'target',
+      TARGET_REDIS_MIN_REPLICAS_ACKED: '1',
+      TARGET_REDIS_REPLICA_ACK_TIMEOUT_MS: '500',
+    },
     async fault(notes) {
       const victim = (await clusterNodes()).find((n) => n.master && n.slots > 0);
       if (!victim) throw new Error('no master to kill');
