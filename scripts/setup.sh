@@ -14,6 +14,8 @@ java_ok() {
   [ -n "$v" ] && [ "$v" -ge 17 ]
 }
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+# Sentinel tests (test/integration/sentinel.test.ts): Debian ships it as a package of its own.
+command -v redis-sentinel >/dev/null 2>&1 || missing+=(redis-sentinel)
 java_ok || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)

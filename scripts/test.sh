@@ -22,6 +22,8 @@ cleanup() {
   base=${RKS_STACK_PORT_OFFSET:-0}
   RKS_STACK_DIR=.stack-chaos RKS_STACK_PORT_OFFSET=$((base + 100)) cli stack down >/dev/null 2>&1 || true
   RKS_STACK_DIR=.stack-noauto RKS_STACK_PORT_OFFSET=$((base + 300)) cli stack down >/dev/null 2>&1 || true
+  # The Sentinel and Cluster servers the tests start (they stop them themselves; this is for a crash).
+  node --import tsx -e "const m = await import('./src/stack/replicated.ts'); await Promise.all(['target', 'source', 'cluster', 'tls'].map((s) => m.stopReplicated(s)));" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 echo "== stack up"

@@ -44,6 +44,14 @@ export class BufferFullError extends SyncError {
   }
 }
 
+/** Fewer replicas than TARGET_REDIS_MIN_REPLICAS_ACKED confirmed a buffer write: retry it. */
+export class ReplicationError extends SyncError {
+  static override readonly CODE = 'REPLICATION_UNCONFIRMED';
+  constructor(message: string) {
+    super(message, { retryable: true });
+  }
+}
+
 /**
  * The target Redis refused a buffer operation for a reason retrying cannot fix (a buffer key of
  * the wrong type, an error in a buffer script): the message names the key or the script and what

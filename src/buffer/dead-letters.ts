@@ -54,7 +54,13 @@ export class DeadLetters {
     );
     if (items.length === 0) return;
     await this.conn.send(['DEL', ...items.map(({ m }) => m.key)]);
-    await this.conn.send(['SREM', this.keys.unsyncedSet, ...items.map(({ m }) => m.key)]);
+    // One SREM per unsynced set (one in the standalone layout, one per shard in a cluster).
+    const bySet = new Map<string, string[]>();
+    for (const { m } of items) {
+      const set = this.keys.unsyncedSetOf(m.key);
+      bySet.set(set, [...(bySet.get(set) ?? []), m.key]);
+    }
+    for (const [set, keys] of bySet) await this.conn.send(['SREM', set, ...keys]);
   }
 
   async count(): Promise<number> {

@@ -50,6 +50,14 @@ export class KeyFormat {
   get unsyncedSet(): string {
     return this.prefix + UNSYNCED_SET;
   }
+  /** Every unsynced set: this one (a cluster layout has several: cluster-layout.ts). */
+  get unsyncedSets(): readonly string[] {
+    return [this.unsyncedSet];
+  }
+  /** The unsynced set a message key belongs to. */
+  unsyncedSetOf(_messageKey: string): string {
+    return this.unsyncedSet;
+  }
   get deadLetters(): string {
     return this.prefix + DEAD_LETTERS;
   }

@@ -13,11 +13,16 @@
  *    error is a TargetRefusedError (not retryable, naming the key or script and what to do); only
  *    the rest is a retryable ConnectionError.
  *  - `recover` rebuilds the set from the keys themselves, so losing the set loses nothing.
+ *  - With TARGET_REDIS_MIN_REPLICAS_ACKED=N > 0, `put` returns only after `WAIT N timeout` on
+ *    the same connection confirmed N replicas hold the writes; fewer is a retryable failure (the
+ *    caller writes the batch again, idempotently), so nothing is produced or acknowledged on the
+ *    strength of a write a failover could still take back. Markers are not waited for: losing
+ *    one only means a message is sent again (a duplicate, never a loss).
  */
 import type { Config } from '../config/config.js';
-import { BufferFullError, ConnectionError, errorMessage, TargetRefusedError } from '../errors.js';
+import { BufferFullError, ConnectionError, errorMessage, ReplicationError, TargetRefusedError } from '../errors.js';
 import { asArray, asBuffer, asText, type RedisConnection, type Reply } from '../redis/client.js';
-import { redisErrorKind } from '../redis/errors.js';
+import { isRetryableRedisError, redisErrorKind } from '../redis/errors.js';
 import type { BufferStore, BufferWriter } from './buffer.js';
 import { DeadLetters } from './dead-letters.js';
 import { KeyFormat, type MessageKeyParts } from './key-format.js';
@@ -52,10 +57,12 @@ export class TargetBuffer implements BufferStore {
 
   constructor(
     private readonly pool: readonly RedisConnection[],
-    private readonly cfg: Config['target'],
+    protected readonly cfg: Config['target'],
+    /** The key layout; the cluster buffer (cluster-store.ts) passes its own. */
+    keys: KeyFormat = new KeyFormat(cfg.keyPrefix),
   ) {
     if (pool.length === 0) throw new Error('TargetBuffer needs at least one connection');
-    this.keys = new KeyFormat(cfg.keyPrefix);
+    this.keys = keys;
   }
 
   /** A connection for one writer; a writer keeps using the same one so its writes stay ordered. */
@@ -97,10 +104,22 @@ export class TargetBuffer implements BufferStore {
         keys.push(m.key, this.keys.markerKey(m.key));
         args.push(m.topic, m.kafkaKey, m.payload);
       }
-      const reply = await this.call(conn, 'put_batch', keys, () => runScript(conn, 'put_batch', keys, args));
+      const reply = await this.call(conn, () => runScript(conn, 'put_batch', keys, args), 'put_batch', keys);
       for (const s of asArray(reply)) out.push(Number(s) as PutStatus);
     }
+    if (this.cfg.minReplicasAcked > 0 && messages.length > 0) await this.awaitReplicas(conn);
     return out;
+  }
+
+  /** WAIT for TARGET_REDIS_MIN_REPLICAS_ACKED replicas; fewer within the timeout throws (retryable). */
+  private async awaitReplicas(conn: RedisConnection): Promise<void> {
+    const want = this.cfg.minReplicasAcked;
+    const timeout = this.cfg.replicaAckTimeoutMs;
+    const acked = Number(await this.call(conn, () => conn.send(['WAIT', String(want), String(timeout)])));
+    if (acked < want)
+      throw new ReplicationError(
+        `${conn.endpoint}: only ${acked} of ${want} replicas confirmed the buffer write within ${timeout} ms (TARGET_REDIS_MIN_REPLICAS_ACKED / TARGET_REDIS_REPLICA_ACK_TIMEOUT_MS); the batch is written again`,
+      );
   }
 
   /** Marks messages synced: marker with SYNC_TTL, message TTL starts, removed from the set. */
@@ -109,7 +128,7 @@ export class TargetBuffer implements BufferStore {
       const keys: string[] = [this.keys.unsyncedSet];
       for (const k of messageKeys.slice(i, i + CHUNK_MESSAGES)) keys.push(k, this.keys.markerKey(k));
       const args = [String(this.cfg.timeToLiveSeconds), String(this.cfg.syncTtlSeconds), String(Date.now())];
-      await this.call(conn, 'mark_synced', keys, () => runScript(conn, 'mark_synced', keys, args));
+      await this.call(conn, () => runScript(conn, 'mark_synced', keys, args), 'mark_synced', keys);
     }
   }
 
@@ -139,7 +158,7 @@ export class TargetBuffer implements BufferStore {
         const key = asBuffer(k).toString('utf8');
         keys.push(key, this.keys.markerKey(key));
       }
-      const call = this.call(conn, 'recover', keys, () => runScript(conn, 'recover', keys, [])).then(Number);
+      const call = this.call(conn, () => runScript(conn, 'recover', keys, []), 'recover', keys).then(Number);
       call.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
       calls.push(call);
       if (calls.length >= RECOVER_IN_FLIGHT) found += await (calls.shift() as Promise<number>);
@@ -164,7 +183,7 @@ export class TargetBuffer implements BufferStore {
     const out: (StoredMessage | undefined)[] = [];
     for (let i = 0; i < messageKeys.length; i += CHUNK_MESSAGES) {
       const chunk = messageKeys.slice(i, i + CHUNK_MESSAGES);
-      const replies = asArray(await this.call(conn, 'fetch', chunk, () => runScript(conn, 'fetch', chunk, [])));
+      const replies = asArray(await this.call(conn, () => runScript(conn, 'fetch', chunk, []), 'fetch', chunk));
       chunk.forEach((key, n) => {
         const [topic, kafkaKey, payload, created] = asArray(replies[n]);
         if (!Buffer.isBuffer(topic) || !Buffer.isBuffer(payload)) {
@@ -194,15 +213,16 @@ export class TargetBuffer implements BufferStore {
    * target (BufferFullError, retryable), a refusal retrying cannot fix (TargetRefusedError: a
    * buffer key of the wrong type, named; a script error), or else a connection problem (retryable).
    */
-  private async call<T>(
+  protected async call<T>(
     conn: RedisConnection,
-    script: ScriptName,
-    keys: readonly string[],
     fn: () => Promise<T>,
+    script: ScriptName | 'command' = 'command',
+    keys: readonly string[] = [],
   ): Promise<T> {
     try {
       return await fn();
     } catch (err) {
+      if (err instanceof ReplicationError) throw err;
       const msg = errorMessage(err);
       const kind = redisErrorKind(err);
       if (kind === 'oom') {
@@ -231,7 +251,7 @@ export class TargetBuffer implements BufferStore {
           { cause: err },
         );
       }
-      throw new ConnectionError(`${conn.endpoint}: ${msg}`, { retryable: true, cause: err });
+      throw new ConnectionError(`${conn.endpoint}: ${msg}`, { retryable: isRetryableRedisError(err), cause: err });
     }
   }
 

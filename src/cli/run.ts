@@ -7,6 +7,7 @@ import { SyncEngine } from '../engine/engine.js';
 import { startHttpServer } from '../observability/http-server.js';
 import { createLogger } from '../observability/logger.js';
 import { SyncMetrics } from '../observability/metrics.js';
+import { logFailovers } from '../redis/topology.js';
 import { configOrExit, withConfigOptions, withStrictOption, type ConfigFlags } from './common.js';
 
 export function registerRunCommand(program: Command): void {
@@ -17,6 +18,7 @@ export function registerRunCommand(program: Command): void {
     const cfg = configOrExit(flags, (w) => warnings.push(w));
     const log = createLogger(cfg.logLevel);
     for (const w of warnings) log.warn(w); // a misspelled variable: in the service's own log
+    logFailovers(log);
     const metrics = new SyncMetrics(undefined, { processMetrics: true });
     const engine = new SyncEngine(cfg, log, { metrics });
     const http = await startHttpServer(engine, metrics, log); // metrics, health, dashboard, ingest

@@ -7,7 +7,7 @@
  * Only reads; exit 0 when both servers answered, 1 (naming the server) when one did not.
  */
 import type { Command } from 'commander';
-import { KeyFormat } from '../buffer/key-format.js';
+import { keyFormatFor } from '../buffer/cluster-store.js';
 import { streamsByDb, type Config } from '../config/config.js';
 import { errorMessage } from '../errors.js';
 import type { StreamGroupState } from '../observability/metrics.js';
@@ -49,7 +49,7 @@ export function registerStatusCommand(program: Command): void {
 }
 
 export async function readStatus(cfg: Config): Promise<StatusReport> {
-  const keys = new KeyFormat(cfg.target.keyPrefix);
+  const keys = keyFormatFor(cfg.target);
   const target = await withConnection(cfg, 'target', cfg.target.db, (c) => readTargetState(c, keys));
   const streams: StreamGroupState[] = [];
   for (const [db, names] of streamsToRead(cfg)) {

@@ -21,6 +21,23 @@ export interface RedisEndpointConfig {
   readonly tlsCaLocation: string;
   readonly tlsCertificateLocation: string;
   readonly tlsKeyLocation: string;
+  /** Set when the endpoint is found through Redis Sentinel (host/port are then unused). */
+  readonly sentinel?: SentinelConfig | undefined;
+  /** Target only: seed nodes of a Redis Cluster (host/port are then unused). */
+  readonly cluster?: { readonly nodes: readonly HostPort[] } | undefined;
+}
+
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** `<ROLE>_REDIS_SENTINEL*`: where to ask for the master, and how to log in to the Sentinels. */
+export interface SentinelConfig {
+  readonly nodes: readonly HostPort[];
+  readonly masterName: string;
+  readonly username: string;
+  readonly password: string;
 }
 
 /** One stream of SOURCE_STREAMS: its name and DB. */
@@ -49,6 +66,9 @@ export interface Config {
     readonly syncTtlSeconds: number;
     readonly poolSize: number;
     readonly keyPrefix: string;
+    /** TARGET_REDIS_MIN_REPLICAS_ACKED: replicas that must confirm a buffer write (WAIT). */
+    readonly minReplicasAcked: number;
+    readonly replicaAckTimeoutMs: number;
   };
   readonly stream: {
     readonly autoDiscovery: boolean;
@@ -127,21 +147,24 @@ export function collectRaw(options: LoadOptions = {}): {
   problems: string[];
   /** Unknown variables of env.conf and service-like ones of the environment (ignored). */
   warnings: string[];
+  /** Variables some layer set (not left at their default). */
+  explicit: Set<string>;
 } {
   const env = options.env ?? process.env;
   const problems: string[] = [];
   let fileValues: Record<string, string> = {};
-  const explicit = options.configFile !== undefined && options.configFile !== null;
+  const fileGiven = options.configFile !== undefined && options.configFile !== null;
   const path = options.configFile ?? 'env.conf';
   if (options.configFile === null) {
     // no file
   } else if (existsSync(path)) {
     fileValues = parseDotenv(readFileSync(path));
-  } else if (explicit) {
+  } else if (fileGiven) {
     problems.push(`--config: file ${path} does not exist`);
   }
   const layers: Record<string, string | undefined>[] = [fileValues, env, options.overrides ?? {}];
   const raw = new Map<string, string>();
+  const explicit = new Set<string>();
   for (const spec of FIELDS) {
     let value = spec.default;
     for (const layer of layers) {
@@ -155,6 +178,7 @@ export function collectRaw(options: LoadOptions = {}): {
       }
       const v = layer[spec.env];
       if (v !== undefined) value = v;
+      if ((v !== undefined && v.trim() !== '') || (fileRef !== undefined && fileRef !== '')) explicit.add(spec.env);
     }
     raw.set(spec.env, value);
   }
@@ -167,12 +191,12 @@ export function collectRaw(options: LoadOptions = {}): {
     if (!KNOWN_VARIABLES.has(key)) warnings.push(unknownVariableMessage(key, `in ${path}`, !options.strict));
   for (const key of Object.keys(env))
     if (looksLikeOurs(key)) warnings.push(unknownVariableMessage(key, 'in the environment', !options.strict));
-  return { raw, problems, warnings };
+  return { raw, problems, warnings, explicit };
 }
 
 /** Loads, validates and freezes the configuration. Throws ConfigError listing every problem. */
 export function loadConfig(options: LoadOptions = {}): Config {
-  const { raw, problems, warnings } = collectRaw(options);
+  const { raw, problems, warnings, explicit } = collectRaw(options);
   if (options.strict) problems.push(...warnings);
   else for (const w of warnings) options.onWarning?.(w);
   const values = new Map<string, unknown>();
@@ -184,7 +208,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
         `${spec.env}=${JSON.stringify(spec.secret ? '***' : raw.get(spec.env))}: ${result.error.issues.map((i) => i.message).join('; ')}`,
       );
   }
-  problems.push(...crossChecks(values));
+  problems.push(...crossChecks(values), ...topologyChecks(values, explicit));
   const dbs = values.get('SOURCE_REDIS_DB_SEARCH_RANGE') as number[] | undefined;
   const streams = parseSourceStreams((values.get('SOURCE_STREAMS') as string[] | undefined) ?? [], dbs?.[0] ?? 0);
   if (typeof streams === 'string') problems.push(`SOURCE_STREAMS: ${streams}`);
@@ -273,8 +297,87 @@ function crossChecks(valid: Map<string, unknown>): string[] {
   return problems;
 }
 
-function endpoint(v: Map<string, unknown>, prefix: 'SOURCE' | 'TARGET'): RedisEndpointConfig {
+/**
+ * How each Redis is reached: host/port, or Sentinels. Exclusive: `*_REDIS_HOST`/`PORT` set
+ * explicitly next to `*_REDIS_SENTINELS` is an error, not a silent preference.
+ */
+function topologyChecks(v: Map<string, unknown>, explicit: ReadonlySet<string>): string[] {
+  const problems: string[] = [];
+  for (const role of ['SOURCE', 'TARGET'] as const) {
+    const sentinels = v.get(`${role}_REDIS_SENTINELS`) as string[] | undefined;
+    if (sentinels === undefined) continue;
+    const direct = [`${role}_REDIS_HOST`, `${role}_REDIS_PORT`].filter((n) => explicit.has(n));
+    if (sentinels.length === 0) {
+      if (explicit.has(`${role}_REDIS_SENTINEL_MASTER`) && v.get(`${role}_REDIS_SENTINEL_MASTER`) !== '')
+        problems.push(`${role}_REDIS_SENTINEL_MASTER: set without ${role}_REDIS_SENTINELS (the Sentinels to ask)`);
+      continue;
+    }
+    if (direct.length > 0)
+      problems.push(
+        `${role}_REDIS_SENTINELS and ${direct.join('/')}: set one or the other (with Sentinels the master's address is asked of them)`,
+      );
+    for (const s of sentinels)
+      if (typeof parseHostPort(s) === 'string')
+        problems.push(`${role}_REDIS_SENTINELS: "${s}" is not host:port (e.g. 10.0.0.5:26379)`);
+    if (v.get(`${role}_REDIS_SENTINEL_MASTER`) === '')
+      problems.push(
+        `${role}_REDIS_SENTINEL_MASTER: required with ${role}_REDIS_SENTINELS (the name the Sentinels monitor, e.g. mymaster)`,
+      );
+  }
+  const seeds = v.get('TARGET_REDIS_CLUSTER_NODES') as string[] | undefined;
+  if (seeds !== undefined && seeds.length > 0) {
+    const direct = ['TARGET_REDIS_HOST', 'TARGET_REDIS_PORT'].filter((n) => explicit.has(n));
+    if (direct.length > 0)
+      problems.push(
+        `TARGET_REDIS_CLUSTER_NODES and ${direct.join('/')}: set one or the other (the cluster's nodes are discovered from the seeds)`,
+      );
+    if (((v.get('TARGET_REDIS_SENTINELS') as string[] | undefined) ?? []).length > 0)
+      problems.push(
+        'TARGET_REDIS_CLUSTER_NODES and TARGET_REDIS_SENTINELS: a target is a cluster or behind Sentinels, not both',
+      );
+    for (const s of seeds)
+      if (typeof parseHostPort(s) === 'string')
+        problems.push(`TARGET_REDIS_CLUSTER_NODES: "${s}" is not host:port (e.g. 10.0.0.5:6379)`);
+    if (explicit.has('TARGET_REDIS_DB') && v.get('TARGET_REDIS_DB') !== 0)
+      problems.push('TARGET_REDIS_DB: a Redis Cluster has only DB 0; leave it unset with TARGET_REDIS_CLUSTER_NODES');
+    if (/[{}]/.test((v.get('TARGET_REDIS_KEY_PREFIX') as string | undefined) ?? ''))
+      problems.push(
+        'TARGET_REDIS_KEY_PREFIX: must not contain "{" or "}" with TARGET_REDIS_CLUSTER_NODES (the cluster layout puts a hash tag after the prefix)',
+      );
+  }
+  if ((v.get('SOURCE_REDIS_SENTINELS') as string[] | undefined)?.length && v.get('KEY_SYNC_ENABLED') === true) {
+    problems.push(
+      'KEY_SYNC_ENABLED=true with SOURCE_REDIS_SENTINELS: key capture (keyspace notifications) does not follow a Sentinel failover yet; use host/port for the source or turn key capture off',
+    );
+  }
+  return problems;
+}
+
+/** "host:port" or "[v6]:port"; a string is what is wrong. */
+export function parseHostPort(text: string): HostPort | string {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s[\]]+)):(\d{1,5})$/.exec(text.trim());
+  const port = Number(m?.[3]);
+  if (!m || port < 1 || port > 65535) return `"${text}" is not host:port`;
+  return { host: (m[1] ?? m[2]) as string, port };
+}
+
+function sentinelOf(v: Map<string, unknown>, prefix: 'SOURCE' | 'TARGET'): SentinelConfig | undefined {
+  const nodes = (v.get(`${prefix}_REDIS_SENTINELS`) as string[]).map((s) => parseHostPort(s) as HostPort);
+  if (nodes.length === 0) return undefined;
   return {
+    nodes,
+    masterName: v.get(`${prefix}_REDIS_SENTINEL_MASTER`) as string,
+    username: v.get(`${prefix}_REDIS_SENTINEL_USERNAME`) as string,
+    password: v.get(`${prefix}_REDIS_SENTINEL_PASSWORD`) as string,
+  };
+}
+
+function endpoint(v: Map<string, unknown>, prefix: 'SOURCE' | 'TARGET'): RedisEndpointConfig {
+  const sentinel = sentinelOf(v, prefix);
+  const seeds = prefix === 'TARGET' ? (v.get('TARGET_REDIS_CLUSTER_NODES') as string[]) : [];
+  return {
+    ...(sentinel ? { sentinel } : {}),
+    ...(seeds.length > 0 ? { cluster: { nodes: seeds.map((s) => parseHostPort(s) as HostPort) } } : {}),
     host: v.get(`${prefix}_REDIS_HOST`) as string,
     port: v.get(`${prefix}_REDIS_PORT`) as number,
     username: v.get(`${prefix}_REDIS_USERNAME`) as string,
@@ -310,6 +413,8 @@ function build(v: Map<string, unknown>, streams: readonly StreamRef[]): Config {
       syncTtlSeconds: g('TARGET_REDIS_SYNC_TTL'),
       poolSize: g('TARGET_REDIS_POOL_SIZE'),
       keyPrefix: g('TARGET_REDIS_KEY_PREFIX'),
+      minReplicasAcked: g('TARGET_REDIS_MIN_REPLICAS_ACKED'),
+      replicaAckTimeoutMs: g('TARGET_REDIS_REPLICA_ACK_TIMEOUT_MS'),
     },
     stream: {
       autoDiscovery: g('STREAM_AUTO_DISCOVERY'),

@@ -89,6 +89,37 @@ export const FIELDS: readonly FieldSpec[] = [
     description: 'PEM client key for the source Redis (mutual TLS).',
   }),
   f({
+    env: 'SOURCE_REDIS_SENTINELS',
+    kind: 'list',
+    default: '',
+    group: 'source',
+    description:
+      'Redis Sentinels of the source ("host:port,host:port"); the master is asked of them and followed through failovers. Replaces SOURCE_REDIS_HOST/PORT (setting both is an error).',
+  }),
+  f({
+    env: 'SOURCE_REDIS_SENTINEL_MASTER',
+    kind: 'string',
+    default: '',
+    group: 'source',
+    description: 'Master name the Sentinels monitor (required with SOURCE_REDIS_SENTINELS).',
+  }),
+  f({
+    env: 'SOURCE_REDIS_SENTINEL_USERNAME',
+    kind: 'string',
+    default: '',
+    group: 'source',
+    description: 'ACL user of the Sentinels (empty: default user). TLS to them follows SOURCE_REDIS_TLS*.',
+  }),
+  f({
+    env: 'SOURCE_REDIS_SENTINEL_PASSWORD',
+    kind: 'string',
+    default: '',
+    secret: true,
+    group: 'source',
+    description:
+      'Password of the Sentinels (or SOURCE_REDIS_SENTINEL_PASSWORD_FILE); the data nodes use SOURCE_REDIS_PASSWORD.',
+  }),
+  f({
     env: 'SOURCE_REDIS_DB_SEARCH_RANGE',
     kind: 'db-range',
     default: '0-15',
@@ -243,6 +274,37 @@ export const FIELDS: readonly FieldSpec[] = [
     description: 'PEM client key for the target Redis (mutual TLS).',
   }),
   f({
+    env: 'TARGET_REDIS_SENTINELS',
+    kind: 'list',
+    default: '',
+    group: 'target',
+    description:
+      'Redis Sentinels of the target ("host:port,host:port"); the master is asked of them and followed through failovers. Replaces TARGET_REDIS_HOST/PORT (setting both is an error).',
+  }),
+  f({
+    env: 'TARGET_REDIS_SENTINEL_MASTER',
+    kind: 'string',
+    default: '',
+    group: 'target',
+    description: 'Master name the Sentinels monitor (required with TARGET_REDIS_SENTINELS).',
+  }),
+  f({
+    env: 'TARGET_REDIS_SENTINEL_USERNAME',
+    kind: 'string',
+    default: '',
+    group: 'target',
+    description: 'ACL user of the Sentinels (empty: default user). TLS to them follows TARGET_REDIS_TLS*.',
+  }),
+  f({
+    env: 'TARGET_REDIS_SENTINEL_PASSWORD',
+    kind: 'string',
+    default: '',
+    secret: true,
+    group: 'target',
+    description:
+      'Password of the Sentinels (or TARGET_REDIS_SENTINEL_PASSWORD_FILE); the data nodes use TARGET_REDIS_PASSWORD.',
+  }),
+  f({
     env: 'TARGET_REDIS_DB',
     kind: 'int',
     default: '0',
@@ -286,6 +348,35 @@ export const FIELDS: readonly FieldSpec[] = [
     default: '',
     group: 'target',
     description: 'Prefix of every key the service writes in the target (message keys, markers, unsynced_keys_set).',
+  }),
+  f({
+    env: 'TARGET_REDIS_CLUSTER_NODES',
+    kind: 'list',
+    default: '',
+    group: 'target',
+    description:
+      'Seed nodes of a Redis Cluster as the target ("host:port,host:port"); the rest is discovered. Replaces TARGET_REDIS_HOST/PORT and excludes TARGET_REDIS_SENTINELS; username, password and TLS apply to every node. Uses the cluster key layout (README, data model).',
+  }),
+  f({
+    env: 'TARGET_REDIS_MIN_REPLICAS_ACKED',
+    kind: 'int',
+    default: '0',
+    min: 0,
+    max: 100,
+    unit: 'replicas',
+    group: 'target',
+    description:
+      'Replicas that must confirm each buffer write (WAIT) before it counts as safe; fewer: the batch is retried. 0: the master alone (a failover can lose its last writes).',
+  }),
+  f({
+    env: 'TARGET_REDIS_REPLICA_ACK_TIMEOUT_MS',
+    kind: 'int',
+    default: '1000',
+    min: 1,
+    max: 600000,
+    unit: 'ms',
+    group: 'target',
+    description: 'How long a buffer write waits for TARGET_REDIS_MIN_REPLICAS_ACKED replicas (WAIT timeout).',
   }),
   // --- Stream discovery and topic mapping
   f({

@@ -15,8 +15,9 @@
  * closes; whatever is still undelivered stays unsynced and pending, to be found on restart.
  */
 import { setMaxListeners } from 'node:events';
+import { runIdOf, type TargetBuffer } from '../buffer/store.js';
+import { createTargetBuffer } from '../buffer/cluster-store.js';
 import { newMessageId } from '../buffer/key-format.js';
-import { runIdOf, TargetBuffer } from '../buffer/store.js';
 import type { Config } from '../config/config.js';
 import { errorMessage, SyncError } from '../errors.js';
 import { noopMetrics, type EngineMetrics } from '../observability/engine-metrics.js';
@@ -100,7 +101,7 @@ export class SyncEngine {
   async start(opts: { connectTimeoutMs?: number } = {}): Promise<void> {
     const poolSize = this.cfg.target.poolSize;
     this.targetConns = await this.connectWithRetry('target', this.cfg.target.db, poolSize, opts.connectTimeoutMs);
-    this.buffer = new TargetBuffer(this.targetConns, this.cfg.target);
+    this.buffer = createTargetBuffer(this.targetConns, this.cfg.target);
     this.pipeline = new Pipeline(
       this.buffer,
       this.sink,

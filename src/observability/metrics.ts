@@ -16,6 +16,7 @@
  * `totals` mirrors the counters as plain numbers for the dashboard's JSON.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { failoverState } from '../redis/topology.js';
 import type { EngineMetrics, PauseReason } from './engine-metrics.js';
 
 export const METRIC = {
@@ -37,6 +38,8 @@ export const METRIC = {
   inFlightBytes: 'rks_in_flight_bytes',
   lastSync: 'rks_last_sync_timestamp_seconds',
   ingest: 'rks_http_ingest_requests_total',
+  failovers: 'rks_redis_failovers_total',
+  failoverInProgress: 'rks_redis_failover_in_progress',
 } as const;
 
 export interface StreamGroupState {
@@ -287,6 +290,27 @@ export class SyncMetrics implements EngineMetrics {
         'payload + Kafka key + buffer key + 600 B per message for the objects around it; capped by KAFKA_MAX_IN_FLIGHT_BYTES.',
       registers,
       collect: () => bytes.set(this.source?.inFlight().bytes ?? 0),
+    });
+    // Process-wide (src/redis/topology.ts): the Sentinel connections report there, once per deployment.
+    const failovers: Counter<'role'> = new Counter({
+      name: METRIC.failovers,
+      help: 'Master switches followed (Sentinel promoted another node), by role (source, target).',
+      labelNames: ['role'],
+      registers,
+      collect: () => {
+        failovers.reset();
+        for (const role of ['source', 'target'] as const) failovers.inc({ role }, failoverState(role).failovers);
+      },
+    });
+    const inProgress: Gauge<'role'> = new Gauge({
+      name: METRIC.failoverInProgress,
+      help: '1 while the master of a role is lost and being looked for (failover in progress), else 0.',
+      labelNames: ['role'],
+      registers,
+      collect: () => {
+        for (const role of ['source', 'target'] as const)
+          inProgress.set({ role }, failoverState(role).inProgress ? 1 : 0);
+      },
     });
     const lastSync: Gauge = new Gauge({
       name: METRIC.lastSync,

@@ -10,6 +10,7 @@
  */
 import type { SyncEngine } from '../engine/engine.js';
 import type { ScrapeSource, StreamGroupState } from './metrics.js';
+import { failoverState } from '../redis/topology.js';
 import { readGroupStates } from './sync-status.js';
 
 export const BACKLOG_CACHE_MS = 2_000;
@@ -104,8 +105,8 @@ export class StatusProbe implements ScrapeSource {
         ok: running,
         state: running ? 'running' : this.engine.stopSignal.aborted ? 'stopping' : 'starting',
       },
-      { name: 'source', ok: s.source === 'connected', state: s.source },
-      { name: 'target', ok: s.target === 'connected', state: s.target },
+      { name: 'source', ok: connectedNow('source', s.source), state: withFailover('source', s.source) },
+      { name: 'target', ok: connectedNow('target', s.target), state: withFailover('target', s.target) },
       { name: 'kafka', ok: this.engine.sink.isConnected, state: this.engine.sink.status },
     ];
     return { ready: parts.every((p) => p.ok), parts };
@@ -124,4 +125,14 @@ export class StatusProbe implements ScrapeSource {
     for (const states of await Promise.all(reads)) out.push(...states);
     return out;
   }
+}
+
+/** Connected, and not in the middle of a failover (its master may be demoted any moment). */
+function connectedNow(role: 'source' | 'target', state: string): boolean {
+  return state === 'connected' && !failoverState(role).inProgress;
+}
+
+/** A connection state, saying so when the cause is a failover (Sentinel looking for the master). */
+function withFailover(role: 'source' | 'target', state: string): string {
+  return failoverState(role).inProgress ? `${state} (failover in progress)` : state;
 }

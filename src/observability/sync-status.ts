@@ -39,7 +39,10 @@ export interface TargetState {
 
 export async function readTargetState(conn: RedisConnection, keys: KeyFormat): Promise<TargetState> {
   const [backlog, dead, last] = await Promise.all([
-    conn.send(['SCARD', keys.unsyncedSet]),
+    // Every unsynced set: one standalone, one per shard in a cluster (pipelined).
+    Promise.all(keys.unsyncedSets.map((s) => conn.send(['SCARD', s]))).then((ns) =>
+      ns.reduce<number>((a, b) => a + Number(b), 0),
+    ),
     conn.send(['XLEN', keys.deadLetters]),
     conn.send(['GET', lastSyncKey(keys)]),
   ]);

@@ -6,10 +6,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { RedisClient, RESP_TYPES } from '@redis/client';
+import { createCluster, RedisClient, RESP_TYPES } from '@redis/client';
 import type { RedisEndpointConfig } from '../config/config.js';
 import { ConnectionError, errorMessage } from '../errors.js';
 import { backoffMs } from '../util/retry.js';
+import { clusterEndpoint, connectCluster, type NodeCluster } from './cluster.js';
+import { connectSentinel, type ClientFactory, type NodeClient } from './sentinel.js';
 
 export type Reply = Buffer | number | null | string | Reply[];
 
@@ -46,6 +48,9 @@ export function newRedisClient(options: ReturnType<typeof redisClientOptions>) {
 }
 
 export function endpointName(cfg: RedisEndpointConfig, role: string): string {
+  if (cfg.cluster) return clusterEndpoint(cfg, role);
+  if (cfg.sentinel)
+    return `${role} Redis master "${cfg.sentinel.masterName}" (Sentinels ${cfg.sentinel.nodes.map((n) => `${n.host}:${n.port}`).join(',')})`;
   return `${role} Redis ${cfg.tls ? 'rediss' : 'redis'}://${cfg.host}:${cfg.port}`;
 }
 
@@ -53,7 +58,7 @@ export function endpointName(cfg: RedisEndpointConfig, role: string): string {
  * The node-redis client options of a connection (auth, TLS, forever-reconnect with backoff,
  * Buffers out). Shared by `connectRedis` and by clients it does not wrap (pub/sub subscribers).
  */
-export function redisClientOptions(cfg: RedisEndpointConfig, opts: ConnectOptions) {
+export function redisClientOptions(cfg: RedisEndpointConfig, opts: ConnectOptions, reconnect = true) {
   const tls = cfg.tls
     ? {
         tls: true as const,
@@ -74,14 +79,20 @@ export function redisClientOptions(cfg: RedisEndpointConfig, opts: ConnectOption
       host: cfg.host,
       port: cfg.port,
       connectTimeout: 10_000,
-      reconnectStrategy: (retries: number) => backoffMs(retries, 100, 5_000),
+      reconnectStrategy: reconnect ? (retries: number) => backoffMs(retries, 100, 5_000) : (false as const),
       ...tls,
     },
     commandOptions: { typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer } },
   };
 }
 
+/**
+ * A connection of one role: direct to `cfg.host:port`, or (`cfg.sentinel`) to whichever node the
+ * Sentinels name master, followed through failovers (sentinel.ts).
+ */
 export async function connectRedis(cfg: RedisEndpointConfig, opts: ConnectOptions): Promise<RedisConnection> {
+  if (cfg.sentinel) return connectSentinel(cfg, opts, nodeClientFactory(cfg, opts));
+  if (cfg.cluster) return connectCluster(cfg, opts, () => newCluster(cfg, opts));
   const endpoint = endpointName(cfg, opts.role);
   const client = newRedisClient(redisClientOptions(cfg, opts));
   const listeners: ((err: Error) => void)[] = [];
@@ -138,6 +149,42 @@ export async function connectRedis(cfg: RedisEndpointConfig, opts: ConnectOption
     },
     onError: (l) => listeners.push(l),
   };
+}
+
+/**
+ * node-redis's cluster client: seeds from TARGET_REDIS_CLUSTER_NODES; auth, TLS, reconnect and
+ * name of every node from `defaults` (the client uses only host/port of the seeds).
+ */
+function newCluster(cfg: RedisEndpointConfig, opts: ConnectOptions): NodeCluster {
+  const seeds = cfg.cluster?.nodes ?? [];
+  const first = seeds[0] ?? { host: cfg.host, port: cfg.port };
+  const o = redisClientOptions({ ...cfg, ...first }, { ...opts, db: 0 });
+  const socket: Partial<typeof o.socket> = { ...o.socket };
+  delete socket.host;
+  delete socket.port;
+  const auth = {
+    ...(o.username !== undefined ? { username: o.username } : {}),
+    ...(o.password !== undefined ? { password: o.password } : {}),
+    ...(o.name !== undefined ? { name: o.name } : {}),
+  };
+  return createCluster({
+    RESP: 2,
+    rootNodes: seeds.map((n) => ({ socket: { ...socket, host: n.host, port: n.port } })),
+    defaults: { ...auth, socket },
+    commandOptions: o.commandOptions,
+    maxCommandRedirections: 32,
+  }) as unknown as NodeCluster;
+}
+
+/** Clients of the data nodes (this role's auth and TLS) and of the Sentinels (their own auth). */
+function nodeClientFactory(cfg: RedisEndpointConfig, opts: ConnectOptions): ClientFactory {
+  const sentinelAuth = { username: cfg.sentinel?.username ?? '', password: cfg.sentinel?.password ?? '' };
+  return (node, sentinel) =>
+    newRedisClient(
+      sentinel
+        ? redisClientOptions({ ...cfg, ...node, ...sentinelAuth }, { role: opts.role, db: 0 }, false)
+        : redisClientOptions({ ...cfg, ...node }, opts),
+    ) as unknown as NodeClient;
 }
 
 /** Names the likely cause of a failed connection and the variables to check. */

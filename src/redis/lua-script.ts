@@ -1,6 +1,7 @@
 /**
  * A Lua script of a .lua file next to the code that calls it: loaded once per process, run by
- * EVALSHA, and sent in full (EVAL) after NOSCRIPT, since a restarted Redis forgets its cache.
+ * EVALSHA, and sent in full (EVAL) after NOSCRIPT, since a restarted Redis (or a replica just
+ * promoted by a failover) has an empty script cache.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -28,6 +29,7 @@ export class LuaScript {
     try {
       return await conn.send(['EVALSHA', sha, ...tail]);
     } catch (err) {
+      // A restarted Redis, or a replica promoted by a failover, has an empty script cache.
       if (redisErrorKind(err) === 'noscript') return conn.send(['EVAL', body, ...tail]);
       throw err;
     }

@@ -128,15 +128,23 @@ export class SourceDb {
       if (entries.length > 0) return entries;
     }
     const per = Math.max(1, Math.floor(count / names.length));
-    return this.xreadgroup([
-      'COUNT',
-      String(per),
-      'BLOCK',
-      String(blockMs),
-      'STREAMS',
-      ...names,
-      ...names.map(() => '>'),
-    ]);
+    try {
+      return await this.xreadgroup([
+        'COUNT',
+        String(per),
+        'BLOCK',
+        String(blockMs),
+        'STREAMS',
+        ...names,
+        ...names.map(() => '>'),
+      ]);
+    } catch (err) {
+      // The reply may have been lost with the connection (a failover, a restart) while Redis
+      // recorded the entries as delivered to us: read our own pending entries first next time,
+      // instead of leaving them to XAUTOCLAIM after SOURCE_CLAIM_IDLE_MS.
+      if (redisErrorKind(err) === 'connection' || redisErrorKind(err) === 'readonly') this.rereadPending();
+      throw err;
+    }
   }
 
   /** Makes the next reads start with this consumer's own pending entries again (after a failure). */

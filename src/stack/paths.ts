@@ -9,6 +9,7 @@
  *                                 (KRaft log dir, formatted once), logs/server.log (log4j),
  *                                 kafka.out (JVM stdout/stderr: crashes before log4j starts)
  *   tls/                          CA, broker keystore, client cert, untrusted CA (see tls.ts)
+ *   replicated/<set>/<node>/      servers of the Sentinel/Cluster tests (see replicated.ts)
  * The Kafka jars are cached outside the repo (see kafkaLibsDir) because they are ~80 MB
  * and shared by every checkout.
  *
@@ -55,6 +56,24 @@ export const STACK_PORTS = {
     proxiedAdvertised: 19098 + PORT_OFFSET,
   },
 } as const;
+
+/**
+ * Servers the Sentinel and Cluster tests start and stop themselves (src/stack/replicated.ts),
+ * beside the stack: 17900-17923 (+ offset; cluster bus ports are these + 10000). The range was
+ * chosen so that for every offset in use (0, 100, 200, 300, 2000, 3000 and +100/+300 of those)
+ * it meets none of the stack's ports, nor the 16390-16469 of the Redis TLS test.
+ */
+export const REPLICATED_PORTS = {
+  target: { master: 17900 + PORT_OFFSET, replica: 17901 + PORT_OFFSET, sentinels: sentinelPorts(17902) },
+  source: { master: 17905 + PORT_OFFSET, replica: 17906 + PORT_OFFSET, sentinels: sentinelPorts(17907) },
+  cluster: Array.from({ length: 6 }, (_, i) => 17910 + i + PORT_OFFSET),
+  /** A TLS-only master and Sentinel (TLS to the Sentinels, like to the data nodes). */
+  tls: { master: 17916 + PORT_OFFSET, sentinel: 17917 + PORT_OFFSET },
+} as const;
+
+function sentinelPorts(first: number): readonly [number, number, number] {
+  return [first + PORT_OFFSET, first + 1 + PORT_OFFSET, first + 2 + PORT_OFFSET];
+}
 
 /** SASL users of the broker. SCRAM users are written at format time (see kafka-broker.ts). */
 export const KAFKA_USERS = {

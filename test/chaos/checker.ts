@@ -20,6 +20,11 @@ export interface CheckerReport {
   lost: number;
   duplicates: number;
   orderViolations: number;
+  /**
+   * Of `duplicates`, those of entries the writer itself sent twice (an XADD that failed, e.g.
+   * a WAIT that found no replica during a source failover, may still have been stored).
+   */
+  writerDuplicates?: number;
 }
 
 function idLess(a: string, b: string): boolean {
@@ -36,6 +41,9 @@ export class Checker {
   /** partition:offset of every record read: the checker's own consumer may re-read after a broker restart. */
   private readonly offsets = new Set<string>();
   private duplicates = 0;
+  private writerDuplicates = 0;
+  /** uids whose XADD failed at least once and was sent again. */
+  private readonly retried = new Set<string>();
   private orderViolations = 0;
   private counter = 0;
   private consumer: Kafka.KafkaConsumer | undefined;
@@ -82,6 +90,7 @@ export class Checker {
         for (const e of todo) if (!failed.includes(e)) this.writtenUids.add(e.uid);
         if (failed.length > 0) {
           this.writeErrors += failed.length;
+          for (const e of failed) this.retried.add(e.uid);
           await new Promise((r) => setTimeout(r, 200));
         }
         todo = failed;
@@ -148,6 +157,7 @@ export class Checker {
     this.seen.set(uid, prev + 1);
     if (prev > 0) {
       this.duplicates += 1;
+      if (this.retried.has(uid)) this.writerDuplicates += 1;
       return;
     }
     const last = this.lastIdByDevice.get(device);
@@ -181,6 +191,7 @@ export class Checker {
       lost,
       duplicates: this.duplicates,
       orderViolations: this.orderViolations,
+      writerDuplicates: this.writerDuplicates,
     };
   }
 }
