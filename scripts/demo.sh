@@ -4,6 +4,9 @@
 # The stack keeps running afterwards; `npx redis-kafka-sync stack down` stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Node.js 24: the machine's, or the one setup caches (scripts/node-env.sh).
+# shellcheck source=scripts/node-env.sh
+source scripts/node-env.sh
 bash scripts/setup.sh
 node bin/redis-kafka-sync.js stack up
 exec node bin/redis-kafka-sync.js demo "$@"
