@@ -9,6 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ca_copy=docker/npm-ca/npm-ca.pem
 cafile=$(npm config get cafile 2>/dev/null || true)
+# npm also trusts what Node does: NODE_EXTRA_CA_CERTS.
+case "$cafile" in "" | null | undefined) cafile=${NODE_EXTRA_CA_CERTS:-} ;; esac
 rm -f "$ca_copy"
 trap 'rm -f "$ca_copy"' EXIT
 if [ -n "$cafile" ] && [ "$cafile" != null ] && [ "$cafile" != undefined ] && [ -f "$cafile" ]; then

@@ -62,6 +62,13 @@ rks_node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || ec
 if [ "$rks_node_major" -ge "$NODE_LINE" ]; then
   RKS_NODE_HOME=$(node -p 'require("path").resolve(process.execPath, "..", "..")')
 else
+  # npm finds its global npmrc next to the node that runs it: keep the machine's (a CA bundle,
+  # a registry mirror) when another node comes first on PATH.
+  if [ -z "${npm_config_globalconfig:-}" ] && rks_globalconfig=$(npm config get globalconfig 2>/dev/null) &&
+    [ -f "$rks_globalconfig" ]; then
+    export npm_config_globalconfig="$rks_globalconfig"
+  fi
+  unset rks_globalconfig
   RKS_NODE_HOME=$(rks_cached_node)
   if [ -z "$RKS_NODE_HOME" ]; then RKS_NODE_HOME=$(rks_fetch_node) || return 1; fi
   export PATH="$RKS_NODE_HOME/bin:$PATH"

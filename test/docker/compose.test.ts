@@ -11,7 +11,7 @@
  * healthchecks, depends_on: service_healthy) is the file's own.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Kafka from '@confluentinc/kafka-javascript';
@@ -20,7 +20,18 @@ import { STACK_HOST, STACK_PORTS } from '../../src/stack/index.js';
 import { uid } from '../helpers/real-stack.js';
 import { connectRedis } from '../../src/redis/client.js';
 import { loadConfig } from '../../src/config/config.js';
-import { APP_IMAGE, ARTIFACTS, docker, dockerSkipReason, ROOT, run, standins, waitFor, type Standins } from './docker.js';
+import {
+  APP_IMAGE,
+  ARTIFACTS,
+  docker,
+  dockerSkipReason,
+  npmCaFile,
+  ROOT,
+  run,
+  standins,
+  waitFor,
+  type Standins,
+} from './docker.js';
 
 const skip = await dockerSkipReason();
 const d = STACK_PORTS.docker;
@@ -130,8 +141,8 @@ describe('docker-compose.no_swarm.yml, the whole file, through `manage compose`'
 
   it('comes up (every service healthy, the service image built by compose) and syncs entries from its Redis to its Kafka', async () => {
     // The build's npm needs the machine's CA bundle, as scripts/docker-build.sh gives it.
-    const { stdout: cafile } = await run('npm', ['config', 'get', 'cafile']);
-    if (cafile.trim() !== '' && cafile.trim() !== 'null' && existsSync(cafile.trim())) copyFileSync(cafile.trim(), caCopy);
+    const cafile = await npmCaFile();
+    if (cafile !== undefined) copyFileSync(cafile, caCopy);
     const started = Date.now();
     try {
       await manage('up');

@@ -7,7 +7,7 @@
  * run never collides with another sandbox (RKS_STACK_PORT_OFFSET shifts them all).
  */
 import { execFile, spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
@@ -160,3 +160,11 @@ export async function fetchText(url: string): Promise<string | undefined> {
 }
 
 export const MB = 1024 * 1024;
+
+/** The CA bundle npm uses here (as scripts/docker-build.sh finds it), or undefined. */
+export async function npmCaFile(): Promise<string | undefined> {
+  const { stdout } = await run('npm', ['config', 'get', 'cafile']).catch(() => ({ stdout: '' }));
+  const configured = stdout.trim();
+  const file = ['', 'null', 'undefined'].includes(configured) ? process.env['NODE_EXTRA_CA_CERTS'] : configured;
+  return file !== undefined && file !== '' && existsSync(file) ? file : undefined;
+}
