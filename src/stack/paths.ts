@@ -69,7 +69,6 @@ export const STACK_PORTS = {
     swarmTarget: 16386 + PORT_OFFSET,
     composeKafka: 19080 + PORT_OFFSET,
     composeKafkaController: 19081 + PORT_OFFSET,
-    composeKafkaHost: 19082 + PORT_OFFSET,
     httpRun: 19061 + PORT_OFFSET,
     httpCompose: 19062 + PORT_OFFSET,
     httpSwarm: 19070 + PORT_OFFSET,

@@ -3,15 +3,13 @@
  * service) with `redis-kafka-sync manage compose up` (docker-compose, which builds the service
  * image from docker/Dockerfile), then entries written into its source Redis must reach its Kafka.
  *
- * The override file this test writes (test-artifacts/docker/compose.override.yml) changes only
- * what this machine needs: images that can be had (the stand-ins of scripts/docker-standins.sh
- * for redis:7.2-bookworm and apache/kafka, the stand-in base for the service's build), the host
- * network for every service (no bridge here), so ports on 127.0.0.1 from STACK_PORTS.docker and
- * the addresses that follow from them. Everything else (commands, Kafka settings, volumes,
- * healthchecks, depends_on: service_healthy) is the file's own.
+ * Nothing of the file is overridden: its variables point it at images that can be had here (the
+ * stand-ins of scripts/docker-standins.sh for redis:7.2-bookworm and apache/kafka, and the
+ * stand-in base for the service's build) and at ports from STACK_PORTS.docker. Every service
+ * uses the host network and listens on 127.0.0.1, as the file says.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Kafka from '@confluentinc/kafka-javascript';
@@ -22,7 +20,6 @@ import { connectRedis } from '../../src/redis/client.js';
 import { loadConfig } from '../../src/config/config.js';
 import {
   APP_IMAGE,
-  ARTIFACTS,
   docker,
   dockerSkipReason,
   npmCaFile,
@@ -37,50 +34,25 @@ const skip = await dockerSkipReason();
 const d = STACK_PORTS.docker;
 const h = STACK_HOST;
 const COMPOSE_FILE = join(ROOT, 'docker', 'docker-compose.no_swarm.yml');
-const OVERRIDE = join(ARTIFACTS, 'compose.override.yml');
 const PROJECT = `rkscompose${process.env['RKS_STACK_PORT_OFFSET'] || '0'}`;
 const SERVICES = ['source-redis', 'target-redis', 'kafka', 'redis-kafka-sync'];
 
-function override(images: Standins): string {
-  const redisService = (port: number, extra: string[]): string[] => [
-    `    image: ${images.REDIS_IMAGE}`,
-    '    network_mode: host',
-    `    command: ${JSON.stringify(['redis-server', '--port', String(port), '--bind', h, '--appendonly', 'yes', '--appendfsync', 'everysec', ...extra])}`,
-    '    healthcheck:',
-    `      test: ${JSON.stringify(['CMD-SHELL', `redis-cli -h ${h} -p ${port} ping | grep -q PONG`])}`,
-  ];
-  return [
-    '# Written by test/docker/compose.test.ts: what this machine needs, nothing else (see that file).',
-    'services:',
-    '  source-redis:',
-    ...redisService(d.composeSource, []),
-    '  target-redis:',
-    ...redisService(d.composeTarget, ['--maxmemory-policy', 'noeviction']),
-    '  kafka:',
-    `    image: ${images.KAFKA_IMAGE}`,
-    '    network_mode: host',
-    '    environment:',
-    `      KAFKA_CONTROLLER_QUORUM_VOTERS: 1@${h}:${d.composeKafkaController}`,
-    `      KAFKA_LISTENERS: PLAINTEXT://${h}:${d.composeKafka},CONTROLLER://${h}:${d.composeKafkaController},HOST://${h}:${d.composeKafkaHost}`,
-    `      KAFKA_ADVERTISED_LISTENERS: PLAINTEXT://${h}:${d.composeKafka},HOST://${h}:${d.composeKafkaHost}`,
-    '    healthcheck:',
-    `      test: ${JSON.stringify(['CMD-SHELL', `/opt/kafka/bin/kafka-broker-api-versions.sh --bootstrap-server ${h}:${d.composeKafka} > /dev/null 2>&1`])}`,
-    '  redis-kafka-sync:',
-    '    build:',
-    '      network: host',
-    '      args:',
-    `        BASE_IMAGE: ${images.NODE_IMAGE}`,
-    '    network_mode: host',
-    '    environment:',
-    `      SOURCE_REDIS_HOST: ${h}`,
-    `      SOURCE_REDIS_PORT: ${d.composeSource}`,
-    `      TARGET_REDIS_HOST: ${h}`,
-    `      TARGET_REDIS_PORT: ${d.composeTarget}`,
-    `      KAFKA_BOOTSTRAP_SERVERS: ${h}:${d.composeKafka}`,
-    `      HTTP_ADDRESS: ${h}:${d.httpCompose}`,
-    '',
-  ].join('\n');
+/** The file's variables: images that can be had here, ports from the sandbox. */
+function variables(images: Standins): Record<string, string> {
+  return {
+    RKS_REDIS_IMAGE: images.REDIS_IMAGE,
+    RKS_KAFKA_IMAGE: images.KAFKA_IMAGE,
+    RKS_BASE_IMAGE: images.NODE_IMAGE,
+    RKS_IMAGE: APP_IMAGE,
+    RKS_SOURCE_REDIS_PORT: String(d.composeSource),
+    RKS_TARGET_REDIS_PORT: String(d.composeTarget),
+    RKS_KAFKA_PORT: String(d.composeKafka),
+    RKS_KAFKA_CONTROLLER_PORT: String(d.composeKafkaController),
+    RKS_HTTP_PORT: String(d.httpCompose),
+  };
 }
+
+let vars: Record<string, string> = {};
 
 function manage(action: 'up' | 'down' | 'status', extra: string[] = []): Promise<{ stdout: string; stderr: string }> {
   return run(
@@ -92,15 +64,13 @@ function manage(action: 'up' | 'down' | 'status', extra: string[] = []): Promise
       action,
       '-f',
       COMPOSE_FILE,
-      '-f',
-      OVERRIDE,
       '-p',
       PROJECT,
       '--compose-command',
       'docker-compose',
       ...extra,
     ],
-    { env: { ...process.env, RKS_IMAGE: APP_IMAGE }, timeoutMs: 20 * 60_000 },
+    { env: { ...process.env, ...vars }, timeoutMs: 20 * 60_000 },
   );
 }
 
@@ -127,9 +97,7 @@ describe('docker-compose.no_swarm.yml, the whole file, through `manage compose`'
   const caCopy = join(ROOT, 'docker', 'npm-ca', 'npm-ca.pem');
 
   before(async () => {
-    const images = await standins('all');
-    mkdirSync(ARTIFACTS, { recursive: true });
-    writeFileSync(OVERRIDE, override(images));
+    vars = variables(await standins('all'));
     // A leftover of an interrupted run would keep its volumes (and data).
     await manage('down', ['--volumes']).catch(() => undefined);
   });
@@ -179,6 +147,6 @@ describe('docker-compose.no_swarm.yml, the whole file, through `manage compose`'
     const seqs = new Set(records.map((r) => (JSON.parse(String(r.value)) as { fields: { seq: string } }).fields.seq));
     assert.equal(seqs.size, n, `all ${n} entries reached the compose Kafka (got ${records.length} records)`);
     const status = await manage('status');
-    process.stdout.write(`# compose up (build cached) + healthy: ${upSeconds.toFixed(0)} s\n${status.stdout.replace(/^/gm, '# ')}\n`);
+    process.stdout.write(`# manage compose up (image build cached, waits for healthy Redis and Kafka): ${upSeconds.toFixed(0)} s\n${status.stdout.replace(/^/gm, '# ')}\n`);
   });
 });
