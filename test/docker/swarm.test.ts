@@ -228,10 +228,21 @@ describe('docker-compose.swarm.yml on a one-node swarm, through `manage swarm`',
     assert.equal((shares[0] ?? 0) + (shares[1] ?? 0), 404, `each entry read by one replica only: ${shares.join(' + ')}`);
     assert.ok((shares[0] ?? 0) > 0 && (shares[1] ?? 0) > 0, `both replicas read entries: ${shares.join(' + ')}`);
 
-    // Kill replica 1's container (SIGKILL) while entries keep coming; swarm restarts the slot.
+    // Kill replica 1's container while entries keep coming, at a moment it has entries pending:
+    // frozen first (docker pause) so its pending entries cannot be acknowledged in between, then
+    // SIGKILL. Swarm restarts the slot (restart_policy), whose consumer rks-1 takes them up.
     const writing = write(src, 400, 400);
-    await sleep(1000);
-    const pendingAtKill = await pendingOf(src, 'rks-1');
+    let pendingAtKill = 0;
+    for (let attempt = 0; attempt < 200 && pendingAtKill === 0; attempt += 1) {
+      if ((await pendingOf(src, 'rks-1')) === 0) {
+        await sleep(10);
+        continue;
+      }
+      await docker(['pause', container]);
+      pendingAtKill = await pendingOf(src, 'rks-1');
+      if (pendingAtKill === 0) await docker(['unpause', container]);
+    }
+    assert.ok(pendingAtKill > 0, 'replica 1 was caught with entries pending');
     await docker(['kill', container]);
     await writing;
     const records = await waitFor(
@@ -247,8 +258,14 @@ describe('docker-compose.swarm.yml on a one-node swarm, through `manage swarm`',
     for (let i = 0; i < 800; i += 1) assert.ok(records.has(String(i)), `entry ${i} reached Kafka`);
     assert.ok(records.has('start'));
     await waitFor('no entry pending in the group', async () => ((await pendingOf(src)) === 0 ? true : undefined), 90_000, 1000);
-    const restarted = await containersOf(1);
-    assert.ok(restarted.length === 1 && restarted[0] !== container, 'swarm replaced the killed task');
+    await waitFor(
+      'swarm to replace the killed task',
+      async () => {
+        const now = await containersOf(1);
+        return now.length === 1 && now[0] !== container ? true : undefined;
+      },
+      60_000,
+    );
     process.stdout.write(
       `# swarm: shares ${shares.join(' + ')}; rks-1 had ${pendingAtKill} pending entries when killed; none pending now\n`,
     );
