@@ -4,6 +4,7 @@
 // setting, so a moved port needs no other change; 0.0.0.0 and [::] are asked on loopback),
 // 1 otherwise, with one line on stderr saying why. Plain JavaScript with no imports, so it
 // runs in a fraction of the time the service takes to load.
+/* global fetch, AbortSignal */
 const raw = (process.env.HTTP_ADDRESS ?? '').trim() || '127.0.0.1:9464';
 const fail = (why) => {
   process.stderr.write(`healthcheck: ${why}\n`);
@@ -18,5 +19,5 @@ if (host === '::') host = '::1';
 const url = `http://${host.includes(':') ? `[${host}]` : host}:${m[3]}/healthz`;
 fetch(url, { signal: AbortSignal.timeout(4000) }).then(
   (res) => (res.ok ? process.exit(0) : fail(`${url} answered ${res.status}`)),
-  (err) => fail(`${url}: ${err.cause?.code ?? err.message}`),
+  (err) => fail(`${url}: ${err.cause?.code ?? err.cause?.message ?? err.message}`),
 );

@@ -147,19 +147,22 @@ async function watch(bootstrap: string, signal: AbortSignal, engine: SyncEngine,
     if (ticking) return;
     ticking = true;
     void Promise.all([engine.target.unsyncedCount(), storedRecords(consumer, DEMO_TOPIC)])
-      .then(([backlog, stored]) => {
-        // The topic may not exist before the first delivery: then nothing is stored yet.
-        atStart ??= stored;
-        const total = stored !== undefined && atStart !== undefined ? stored - atStart : 0;
-        const rate = lastStored !== undefined && stored !== undefined ? stored - lastStored : total;
-        if (stored !== undefined) lastStored = stored;
-        const sample = last ? ` last: key=${String(last.key)} ${String(last.value).slice(0, 90)}` : '';
-        const readRate = metrics.totals.read - lastRead;
-        lastRead = metrics.totals.read;
-        process.stdout.write(
-          `[${Math.round((Date.now() - started) / 1000)}s] read ${readRate}/s, in flight ${engine.pipe.inFlight.size}, kafka stored ${total} (${rate}/s) backlog ${backlog}${sample}\n`,
-        );
-      }, () => undefined)
+      .then(
+        ([backlog, stored]) => {
+          // The topic may not exist before the first delivery: then nothing is stored yet.
+          atStart ??= stored;
+          const total = stored !== undefined && atStart !== undefined ? stored - atStart : 0;
+          const rate = lastStored !== undefined && stored !== undefined ? stored - lastStored : total;
+          if (stored !== undefined) lastStored = stored;
+          const sample = last ? ` last: key=${String(last.key)} ${String(last.value).slice(0, 90)}` : '';
+          const readRate = metrics.totals.read - lastRead;
+          lastRead = metrics.totals.read;
+          process.stdout.write(
+            `[${Math.round((Date.now() - started) / 1000)}s] read ${readRate}/s, in flight ${engine.pipe.inFlight.size}, kafka stored ${total} (${rate}/s) backlog ${backlog}${sample}\n`,
+          );
+        },
+        () => undefined,
+      )
       .finally(() => {
         ticking = false;
       });

@@ -79,13 +79,17 @@ async function consumeFrom(bootstrap: string, topic: string, want: number, timeo
     { 'bootstrap.servers': bootstrap, 'group.id': `compose-test-${uid()}`, 'enable.auto.commit': false },
     { 'auto.offset.reset': 'earliest' },
   );
-  await new Promise<void>((resolve, reject) => consumer.connect({ timeout: 10_000 }, (err) => (err ? reject(err) : resolve())));
+  await new Promise<void>((resolve, reject) =>
+    consumer.connect({ timeout: 10_000 }, (err) => (err ? reject(err) : resolve())),
+  );
   consumer.subscribe([topic]);
   const out: Message[] = [];
   const deadline = Date.now() + timeoutMs;
   try {
     while (out.length < want && Date.now() < deadline) {
-      out.push(...(await new Promise<Message[]>((resolve) => consumer.consume(500, (err, m) => resolve(err ? [] : m)))));
+      out.push(
+        ...(await new Promise<Message[]>((resolve) => consumer.consume(500, (err, m) => resolve(err ? [] : m)))),
+      );
     }
   } finally {
     await new Promise<void>((resolve) => consumer.disconnect(() => resolve()));
@@ -124,8 +128,23 @@ describe('docker-compose.no_swarm.yml, the whole file, through `manage compose`'
       async () => {
         const states: Record<string, string> = {};
         for (const service of SERVICES) {
-          const id = await docker(['ps', '-aq', '--filter', `label=com.docker.compose.project=${PROJECT}`, '--filter', `label=com.docker.compose.service=${service}`]);
-          states[service] = id === '' ? 'missing' : await docker(['inspect', '-f', '{{.State.Status}}/{{if .State.Health}}{{.State.Health.Status}}{{end}}', id]);
+          const id = await docker([
+            'ps',
+            '-aq',
+            '--filter',
+            `label=com.docker.compose.project=${PROJECT}`,
+            '--filter',
+            `label=com.docker.compose.service=${service}`,
+          ]);
+          states[service] =
+            id === ''
+              ? 'missing'
+              : await docker([
+                  'inspect',
+                  '-f',
+                  '{{.State.Status}}/{{if .State.Health}}{{.State.Health.Status}}{{end}}',
+                  id,
+                ]);
         }
         return Object.values(states).every((s) => s === 'running/healthy') ? states : undefined;
       },
@@ -134,11 +153,20 @@ describe('docker-compose.no_swarm.yml, the whole file, through `manage compose`'
     );
     assert.deepEqual(Object.keys(health), SERVICES);
 
-    const cfg = loadConfig({ configFile: null, env: { SOURCE_REDIS_HOST: h, SOURCE_REDIS_PORT: String(d.composeSource), TARGET_REDIS_HOST: h, TARGET_REDIS_PORT: String(d.composeTarget) } });
+    const cfg = loadConfig({
+      configFile: null,
+      env: {
+        SOURCE_REDIS_HOST: h,
+        SOURCE_REDIS_PORT: String(d.composeSource),
+        TARGET_REDIS_HOST: h,
+        TARGET_REDIS_PORT: String(d.composeTarget),
+      },
+    });
     const source = await connectRedis(cfg.source, { role: 'source', db: 0, connectTimeoutMs: 5000 });
     const n = 200;
     try {
-      for (let i = 0; i < n; i += 1) await source.send(['XADD', 'device:7:stream', '*', 'device_id', '7', 'seq', String(i)]);
+      for (let i = 0; i < n; i += 1)
+        await source.send(['XADD', 'device:7:stream', '*', 'device_id', '7', 'seq', String(i)]);
     } finally {
       await source.close();
     }
@@ -147,6 +175,8 @@ describe('docker-compose.no_swarm.yml, the whole file, through `manage compose`'
     const seqs = new Set(records.map((r) => (JSON.parse(String(r.value)) as { fields: { seq: string } }).fields.seq));
     assert.equal(seqs.size, n, `all ${n} entries reached the compose Kafka (got ${records.length} records)`);
     const status = await manage('status');
-    process.stdout.write(`# manage compose up (image build cached, waits for healthy Redis and Kafka): ${upSeconds.toFixed(0)} s\n${status.stdout.replace(/^/gm, '# ')}\n`);
+    process.stdout.write(
+      `# manage compose up (image build cached, waits for healthy Redis and Kafka): ${upSeconds.toFixed(0)} s\n${status.stdout.replace(/^/gm, '# ')}\n`,
+    );
   });
 });

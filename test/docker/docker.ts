@@ -55,13 +55,18 @@ function runWithInput(program: string, args: readonly string[], input: string, e
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     child.once('error', reject);
     child.once('close', (code) =>
-      code === 0 ? resolve({ stdout, stderr }) : reject(new Error(`${program} ${args.join(' ')}: exit ${code}\n${stderr}`)),
+      code === 0
+        ? resolve({ stdout, stderr })
+        : reject(new Error(`${program} ${args.join(' ')}: exit ${code}\n${stderr}`)),
     );
     child.stdin.end(input);
   });
 }
 
-export async function docker(args: readonly string[], opts: { timeoutMs?: number; input?: string } = {}): Promise<string> {
+export async function docker(
+  args: readonly string[],
+  opts: { timeoutMs?: number; input?: string } = {},
+): Promise<string> {
   return (await run('docker', args, opts)).stdout.trim();
 }
 
@@ -110,8 +115,15 @@ export async function buildAppImage(base: string): Promise<BuiltImage> {
     timeoutMs: 20 * 60_000,
   });
   const seconds = (Date.now() - started) / 1000;
-  const size = async (image: string): Promise<number> => Number(await docker(['image', 'inspect', '-f', '{{.Size}}', image]));
-  const built: BuiltImage = { tag: APP_IMAGE, base, seconds, bytes: await size(APP_IMAGE), baseBytes: await size(base) };
+  const size = async (image: string): Promise<number> =>
+    Number(await docker(['image', 'inspect', '-f', '{{.Size}}', image]));
+  const built: BuiltImage = {
+    tag: APP_IMAGE,
+    base,
+    seconds,
+    bytes: await size(APP_IMAGE),
+    baseBytes: await size(base),
+  };
   mkdirSync(ARTIFACTS, { recursive: true });
   writeFileSync(join(ARTIFACTS, 'image.json'), `${JSON.stringify(built, null, 2)}\n`);
   return built;
@@ -134,7 +146,9 @@ export async function waitFor<T>(
       lastError = err;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
+      throw new Error(
+        `timed out after ${timeoutMs / 1000} s waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`,
+      );
     }
     await sleep(everyMs);
   }

@@ -63,7 +63,7 @@ describe('the image (docker/Dockerfile on a stand-in for node:24-bookworm-slim)'
       '-c',
       'id -u; ls /app/node_modules/@confluentinc/kafka-javascript/build/Release /app/node_modules/@confluentinc/kafka-javascript/build/deps; ' +
         'ls -d /app/node_modules/@confluentinc/kafka-javascript/deps 2>&1; find / -xdev -name "npm-ca.pem" -o -path "/tmp/npm-ca*" 2>/dev/null; ' +
-        'node -e "require(\'@confluentinc/kafka-javascript\'); console.log(\'kafka client loads\')"',
+        "node -e \"require('@confluentinc/kafka-javascript'); console.log('kafka client loads')\"",
     ]);
     const lines = out.split('\n');
     assert.equal(lines[0], '10001', 'not root');
@@ -72,7 +72,10 @@ describe('the image (docker/Dockerfile on a stand-in for node:24-bookworm-slim)'
       ['confluent-kafka-javascript.node', 'librdkafka++.so.1', 'librdkafka.so.1'],
       'only the compiled module and the libraries it loads',
     );
-    assert.ok(lines.some((l) => /kafka-javascript\/deps': No such file/.test(l)), `librdkafka's sources are gone: ${out}`);
+    assert.ok(
+      lines.some((l) => /kafka-javascript\/deps': No such file/.test(l)),
+      `librdkafka's sources are gone: ${out}`,
+    );
     assert.ok(!lines.some((l) => l.includes('npm-ca')), `no CA bundle of the build: ${out}`);
     assert.ok(lines.includes('kafka client loads'));
     const history = await docker(['history', '--no-trunc', '--format', '{{.CreatedBy}}', image.tag]);
@@ -150,7 +153,10 @@ describe('the image (docker/Dockerfile on a stand-in for node:24-bookworm-slim)'
     const { stdout, stderr } = await run('docker', ['logs', name]);
     const logs = `${stdout}${stderr}`;
     assert.equal(state.ExitCode, 0, `exit code 0 after SIGTERM; logs:\n${logs.slice(-2000)}`);
-    assert.ok(stopMs < SHUTDOWN_TIMEOUT_MS + 4_000, `stopped in ${stopMs} ms (SIGTERM, not the SIGKILL of docker stop)`);
+    assert.ok(
+      stopMs < SHUTDOWN_TIMEOUT_MS + 4_000,
+      `stopped in ${stopMs} ms (SIGTERM, not the SIGKILL of docker stop)`,
+    );
     assert.match(logs, /"signal":"SIGTERM"/);
     process.stdout.write(`# SIGTERM to exit: ${stopMs} ms\n`);
   });

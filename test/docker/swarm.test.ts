@@ -102,7 +102,11 @@ async function connect(port: number, password: string): Promise<RedisConnection>
     configFile: null,
     env: { SOURCE_REDIS_HOST: h, SOURCE_REDIS_PORT: String(port), SOURCE_REDIS_PASSWORD: password },
   });
-  return waitFor('a password-protected Redis', () => connectRedis(cfg.source, { role: 'source', db: 0, connectTimeoutMs: 2000 }), 10_000);
+  return waitFor(
+    'a password-protected Redis',
+    () => connectRedis(cfg.source, { role: 'source', db: 0, connectTimeoutMs: 2000 }),
+    10_000,
+  );
 }
 
 async function containersOf(slot?: number): Promise<string[]> {
@@ -157,7 +161,11 @@ describe('docker-compose.swarm.yml on a one-node swarm, through `manage swarm`',
     }
     // A stack and secrets left by an interrupted run would block the secrets' creation.
     await manage('remove').catch(() => undefined);
-    await waitFor('no task of an earlier run', async () => ((await containersOf()).length === 0 ? true : undefined), 60_000);
+    await waitFor(
+      'no task of an earlier run',
+      async () => ((await containersOf()).length === 0 ? true : undefined),
+      60_000,
+    );
     for (const [name, value] of Object.entries(SECRETS)) {
       await docker(['secret', 'rm', name]).catch(() => undefined);
       await docker(['secret', 'create', name, '-'], { input: value() });
@@ -175,9 +183,11 @@ describe('docker-compose.swarm.yml on a one-node swarm, through `manage swarm`',
     await source?.close().catch(() => undefined);
     if (skip === undefined) {
       await manage('remove').catch(() => undefined);
-      await waitFor('the stack to be gone', async () => ((await containersOf()).length === 0 ? true : undefined), 60_000).catch(
-        () => undefined,
-      );
+      await waitFor(
+        'the stack to be gone',
+        async () => ((await containersOf()).length === 0 ? true : undefined),
+        60_000,
+      ).catch(() => undefined);
       for (const name of Object.keys(SECRETS)) await docker(['secret', 'rm', name]).catch(() => undefined);
       if (initedSwarm) await docker(['swarm', 'leave', '--force']).catch(() => undefined);
     }
@@ -195,12 +205,19 @@ describe('docker-compose.swarm.yml on a one-node swarm, through `manage swarm`',
       KAFKA_TOPIC: TOPIC,
       STREAM_DISCOVERY_PATTERNS: `swarm${id}:*:stream`,
     });
-    assert.match(deployed.stdout, /\+ RKS_IMAGE=\S+ docker stack deploy --compose-file \S+ --compose-file \S+ --with-registry-auth/);
+    assert.match(
+      deployed.stdout,
+      /\+ RKS_IMAGE=\S+ docker stack deploy --compose-file \S+ --compose-file \S+ --with-registry-auth/,
+    );
 
     // Both replicas up: /readyz answers 200 once Redis (passwords) and Kafka (SASL_SSL) connected.
     await waitFor(
       'both replicas ready',
-      async () => ((await fetchText(replicaUrl(1, '/readyz'))) !== undefined && (await fetchText(replicaUrl(2, '/readyz'))) !== undefined ? true : undefined),
+      async () =>
+        (await fetchText(replicaUrl(1, '/readyz'))) !== undefined &&
+        (await fetchText(replicaUrl(2, '/readyz'))) !== undefined
+          ? true
+          : undefined,
       120_000,
       1000,
     );
@@ -208,8 +225,15 @@ describe('docker-compose.swarm.yml on a one-node swarm, through `manage swarm`',
     // Secrets: files owned by uid 10001, mode 0400 (the CA 0444), and only *_FILE variables.
     const [container] = await containersOf(1);
     assert.ok(container !== undefined);
-    const inside = await docker(['exec', container, 'sh', '-c', 'stat -c "%n %u %a" /run/secrets/*; env | grep -E "_(FILE|PASSWORD)=" | sort']);
-    for (const name of Object.keys(SECRETS)) assert.match(inside, new RegExp(`/run/secrets/${name.replace('.', '\\.')} 10001 4[04]{2}`));
+    const inside = await docker([
+      'exec',
+      container,
+      'sh',
+      '-c',
+      'stat -c "%n %u %a" /run/secrets/*; env | grep -E "_(FILE|PASSWORD)=" | sort',
+    ]);
+    for (const name of Object.keys(SECRETS))
+      assert.match(inside, new RegExp(`/run/secrets/${name.replace('.', '\\.')} 10001 4[04]{2}`));
     assert.match(inside, /SOURCE_REDIS_PASSWORD_FILE=\/run\/secrets\/rks_source_redis_password/);
     assert.match(inside, /KAFKA_SASL_PASSWORD_FILE=\/run\/secrets\/rks_kafka_sasl_password/);
     assert.doesNotMatch(inside, /^(SOURCE_REDIS|TARGET_REDIS|KAFKA_SASL)_PASSWORD=/m, 'no password in the environment');
@@ -225,7 +249,11 @@ describe('docker-compose.swarm.yml on a one-node swarm, through `manage swarm`',
       },
       60_000,
     );
-    assert.equal((shares[0] ?? 0) + (shares[1] ?? 0), 404, `each entry read by one replica only: ${shares.join(' + ')}`);
+    assert.equal(
+      (shares[0] ?? 0) + (shares[1] ?? 0),
+      404,
+      `each entry read by one replica only: ${shares.join(' + ')}`,
+    );
     assert.ok((shares[0] ?? 0) > 0 && (shares[1] ?? 0) > 0, `both replicas read entries: ${shares.join(' + ')}`);
 
     // Kill replica 1's container while entries keep coming, at a moment it has entries pending:
@@ -257,7 +285,12 @@ describe('docker-compose.swarm.yml on a one-node swarm, through `manage swarm`',
     );
     for (let i = 0; i < 800; i += 1) assert.ok(records.has(String(i)), `entry ${i} reached Kafka`);
     assert.ok(records.has('start'));
-    await waitFor('no entry pending in the group', async () => ((await pendingOf(src)) === 0 ? true : undefined), 90_000, 1000);
+    await waitFor(
+      'no entry pending in the group',
+      async () => ((await pendingOf(src)) === 0 ? true : undefined),
+      90_000,
+      1000,
+    );
     await waitFor(
       'swarm to replace the killed task',
       async () => {

@@ -144,7 +144,10 @@ describe('Kafka security settings against the real broker listeners', () => {
 
     it('refuses a client certificate signed by another CA, saying the broker rejected it', async () => {
       const err = await connectError(
-        mtls({ KAFKA_SSL_CERTIFICATE_LOCATION: tls.untrustedClientCert, KAFKA_SSL_KEY_LOCATION: tls.untrustedClientKey }),
+        mtls({
+          KAFKA_SSL_CERTIFICATE_LOCATION: tls.untrustedClientCert,
+          KAFKA_SSL_KEY_LOCATION: tls.untrustedClientKey,
+        }),
       );
       assert.match(err.message, /^Kafka SSL 127\.0\.0\.1:\d+: the broker rejected the client certificate/);
       assert.match(err.message, /librdkafka: .*(unknown ca|certificate unknown|bad certificate)/i);
