@@ -59,7 +59,7 @@ const SECRETS: Record<string, () => string> = {
 function overrideFile(): string {
   if (d.httpSwarm % 10 !== 0) throw new Error(`STACK_PORTS.docker.httpSwarm ${d.httpSwarm} must be a multiple of 10`);
   return [
-    '# Written by test/docker/swarm.test.ts (see there why).',
+    '# Written by test/docker/3-swarm.test.ts (see there why).',
     "version: '3.8'",
     'services:',
     '  redis-kafka-sync:',
