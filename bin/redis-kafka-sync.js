@@ -28,10 +28,19 @@ try {
     say([`a dependency is missing (${text.split('\n')[0]}). In ${root} run:`, install, setup]);
   }
   if (code === 'ERR_DLOPEN_FAILED' && /NODE_MODULE_VERSION|different Node\.js version/.test(text)) {
-    say([
-      `the Kafka client was compiled for another Node.js version than this one (${process.version}). In ${root} run:`,
-      'bash scripts/setup.sh   # rebuilds it for the Node.js it uses (Node.js 24)',
-    ]);
+    const old = Number(process.versions.node.split('.')[0]) < 24;
+    say(
+      old
+        ? [
+            `this is Node.js ${process.version}; redis-kafka-sync needs Node.js 24 (its Kafka client is compiled for it). In ${root}:`,
+            'source scripts/node-env.sh   # puts the Node.js 24 that setup fetched first on PATH (fetches it if needed)',
+            'or run it through npm: npm run stack -- status, npm run demo, npm test',
+          ]
+        : [
+            `the Kafka client was compiled for another Node.js version than this one (${process.version}). In ${root} run:`,
+            'bash scripts/setup.sh   # rebuilds it for the Node.js it uses',
+          ],
+    );
   }
   throw err;
 }

@@ -52,7 +52,7 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   echo "$abi" >"$abi_file"
 elif [ "$(cat "$abi_file" 2>/dev/null)" != "$abi" ] ||
   ! node -e 'require("@confluentinc/kafka-javascript")' >/dev/null 2>&1; then
-  echo "setup: the Kafka client was built for another Node.js (ABI $(cat "$abi_file" 2>/dev/null || echo unknown), now $abi): npm rebuild (about 2 minutes)"
+  echo "setup: the Kafka client does not load under Node.js $RKS_NODE_VERSION (ABI $abi; it was built for ABI $(cat "$abi_file" 2>/dev/null || echo unknown)): npm rebuild (about 2 minutes)"
   # Without its build folder node-pre-gyp compiles again (with it, it keeps the old module).
   rm -rf node_modules/@confluentinc/kafka-javascript/build
   CKJS_LINKING=dynamic npm_config_build_from_source=true npm rebuild @confluentinc/kafka-javascript \

@@ -52,7 +52,7 @@ export function registerDemoCommand(program: Command): void {
         void watch(cfg.kafka.bootstrapServers, stopCtl.signal, engine, metrics);
       });
       await http?.close();
-      process.stdout.write('demo stopped. The stack keeps running: `npx redis-kafka-sync stack down` stops it.\n');
+      process.stdout.write('demo stopped. The stack keeps running: `npm run stack -- down` stops it.\n');
     });
 }
 
