@@ -47,6 +47,8 @@ const SOURCE_PASSWORD = `source-${id}`;
 const TARGET_PASSWORD = `target-${id}`;
 const TOPIC = `swarm-${id}`;
 const STREAMS = [0, 1, 2, 3].map((n) => `swarm${id}:${n}:stream`);
+/** Entries written while replica 1 is caught with pending entries and killed. */
+const KILL_PHASE = 1000;
 const SECRETS: Record<string, () => string> = {
   rks_source_redis_password: () => SOURCE_PASSWORD,
   rks_target_redis_password: () => TARGET_PASSWORD,
@@ -259,31 +261,30 @@ describe('docker-compose.swarm.yml on a one-node swarm, through `manage swarm`',
     // Kill replica 1's container while entries keep coming, at a moment it has entries pending:
     // frozen first (docker pause) so its pending entries cannot be acknowledged in between, then
     // SIGKILL. Swarm restarts the slot (restart_policy), whose consumer rks-1 takes them up.
-    const writing = write(src, 400, 400);
+    let writingDone = false;
+    const writing = write(src, 400, KILL_PHASE).finally(() => (writingDone = true));
     let pendingAtKill = 0;
-    for (let attempt = 0; attempt < 200 && pendingAtKill === 0; attempt += 1) {
-      if ((await pendingOf(src, 'rks-1')) === 0) {
-        await sleep(10);
-        continue;
-      }
+    while (!writingDone && pendingAtKill === 0) {
+      if ((await pendingOf(src, 'rks-1')) === 0) continue;
       await docker(['pause', container]);
       pendingAtKill = await pendingOf(src, 'rks-1');
       if (pendingAtKill === 0) await docker(['unpause', container]);
     }
-    assert.ok(pendingAtKill > 0, 'replica 1 was caught with entries pending');
-    await docker(['kill', container]);
+    if (pendingAtKill > 0) await docker(['kill', container]);
     await writing;
+    assert.ok(pendingAtKill > 0, 'replica 1 was caught with entries pending while entries were written');
+    const total = 400 + KILL_PHASE;
     const records = await waitFor(
       'every entry in Kafka',
       async () => {
-        const all = await consume([TOPIC], (r) => new Set(r.map((m) => String(m.value))).size >= 804, 10_000);
+        const all = await consume([TOPIC], (r) => new Set(r.map((m) => String(m.value))).size >= total + 4, 10_000);
         const seqs = new Set(all.map((m) => (JSON.parse(String(m.value)) as { fields: { seq: string } }).fields.seq));
-        return seqs.size >= 801 ? seqs : undefined;
+        return seqs.size >= total + 1 ? seqs : undefined;
       },
       120_000,
       2000,
     );
-    for (let i = 0; i < 800; i += 1) assert.ok(records.has(String(i)), `entry ${i} reached Kafka`);
+    for (let i = 0; i < total; i += 1) assert.ok(records.has(String(i)), `entry ${i} reached Kafka`);
     assert.ok(records.has('start'));
     await waitFor(
       'no entry pending in the group',
