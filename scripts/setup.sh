@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs what the project needs, idempotently: Debian packages (when root), the npm
-# dependencies (the Kafka client is compiled against the system's OpenSSL/zlib/zstd with
-# CKJS_LINKING=dynamic) and the build. Used by `npm run demo`, `npm test` and .ci/run.
+# Installs what the project needs, idempotently: Debian packages (when root), Node.js 24 when the
+# machine's is older (scripts/node-env.sh), the npm dependencies (the Kafka client is compiled
+# against the system's OpenSSL/zlib/zstd with CKJS_LINKING=dynamic and against the headers of the
+# Node.js in use; rebuilt when it was compiled for another one) and the build. Used by
+# `npm run demo`, `npm test` and .ci/run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
