@@ -34,7 +34,7 @@ describe('the image (docker/Dockerfile on a stand-in for node:24-bookworm-slim)'
   before(async () => {
     await ensureStack();
     const { NODE_IMAGE } = await standins('node');
-    image = await buildAppImage(NODE_IMAGE);
+    image = await buildAppImage(NODE_IMAGE, true);
     process.stdout.write(
       `# image ${image.tag}: ${(image.bytes / MB).toFixed(1)} MB, base ${(image.baseBytes / MB).toFixed(1)} MB ` +
         `(+${((image.bytes - image.baseBytes) / MB).toFixed(1)} MB), built in ${image.seconds.toFixed(0)} s\n`,
