@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs what the project needs, idempotently: Debian packages (when root), the npm
-# dependencies (the Kafka client is compiled against the system's OpenSSL/zlib/zstd with
-# CKJS_LINKING=dynamic) and the build. Used by `npm run demo`, `npm test` and .ci/run.
+# Installs what the project needs, idempotently: Debian packages (when root), Node.js 24 when the
+# machine's is older (scripts/node-env.sh), the npm dependencies (the Kafka client is compiled
+# against the system's OpenSSL/zlib/zstd with CKJS_LINKING=dynamic and against the headers of the
+# Node.js in use; rebuilt when it was compiled for another one) and the build. Used by
+# `npm run demo`, `npm test` and .ci/run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,17 +39,33 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-node_major=$(node -p 'process.versions.node.split(".")[0]')
-if [ "$node_major" -lt 20 ]; then
-  echo "setup: Node.js >= 20 is required (found $(node --version))" >&2
-  exit 1
-fi
+# Node.js 24 (scripts/node-env.sh): the machine's own when it is that line, else the cached one.
+# shellcheck source=scripts/node-env.sh
+source scripts/node-env.sh
+echo "setup: Node.js $RKS_NODE_VERSION ($(command -v node))"
 
-# npm ci only when node_modules is missing or older than the lockfile.
+# npm ci when node_modules is missing or older than the lockfile; the Kafka client is rebuilt
+# when it was compiled for another Node ABI (process.versions.modules, recorded next to it).
+kafka_module=node_modules/@confluentinc/kafka-javascript/build/Release/confluent-kafka-javascript.node
+abi_file=node_modules/.rks-node-abi
+abi=$(node -p 'process.versions.modules')
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ] ||
-  [ ! -f node_modules/@confluentinc/kafka-javascript/build/Release/confluent-kafka-javascript.node ]; then
+  [ ! -f "$kafka_module" ]; then
   echo "setup: npm ci (compiles the Kafka client against system libraries; about 2 minutes)"
   CKJS_LINKING=dynamic npm ci --no-audit --no-fund --loglevel=error
+  echo "$abi" >"$abi_file"
+elif [ "$(cat "$abi_file" 2>/dev/null)" != "$abi" ] ||
+  ! node -e 'require("@confluentinc/kafka-javascript")' >/dev/null 2>&1; then
+  echo "setup: the Kafka client does not load under Node.js $RKS_NODE_VERSION (ABI $abi; it was built for ABI $(cat "$abi_file" 2>/dev/null || echo unknown)): npm rebuild (about 2 minutes)"
+  # Without its build folder node-pre-gyp compiles again (with it, it keeps the old module).
+  rm -rf node_modules/@confluentinc/kafka-javascript/build
+  CKJS_LINKING=dynamic npm_config_build_from_source=true npm rebuild @confluentinc/kafka-javascript \
+    --no-audit --no-fund --loglevel=error
+  node -e 'require("@confluentinc/kafka-javascript")' || {
+    echo "setup: the rebuilt Kafka client does not load under Node.js $RKS_NODE_VERSION" >&2
+    exit 1
+  }
+  echo "$abi" >"$abi_file"
 fi
 
 npm run --silent build

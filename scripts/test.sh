@@ -1,15 +1,24 @@
 #!/usr/bin/env bash
 # The whole test suite (README command 2): installs what is missing, checks lint, format and
 # types, starts the local stack if it is not running, runs every test against it, and stops
-# what it started. Exits non-zero on any failure.
+# what it started. Exits non-zero on any failure. Runs under Node.js 24 (scripts/node-env.sh).
+# The docker tests (test/docker: the image, Compose, Swarm) run too when a Docker engine answers;
+# otherwise one line says they were skipped and why. `--docker-only` (npm run test:docker) runs
+# just those, without lint and type checks.
 set -euo pipefail
+only_docker=0
+[ "${1:-}" = --docker-only ] && only_docker=1
 cd "$(dirname "$0")/.."
 
+# shellcheck source=scripts/node-env.sh
+source scripts/node-env.sh
 bash scripts/setup.sh
-echo "== lint, format, types"
-npx eslint .
-npx prettier --check . >/dev/null || { npx prettier --check .; exit 1; }
-npx tsc -p tsconfig.json --noEmit
+if [ "$only_docker" = 0 ]; then
+  echo "== lint, format, types"
+  npx eslint .
+  npx prettier --check . >/dev/null || { npx prettier --check .; exit 1; }
+  npx tsc -p tsconfig.json --noEmit
+fi
 
 cli() { node bin/redis-kafka-sync.js "$@"; }
 started=0
@@ -29,6 +38,15 @@ trap cleanup EXIT
 echo "== stack up"
 time cli stack up
 
-echo "== tests"
+files=(test/unit/*.test.ts test/integration/*.test.ts)
+[ "$only_docker" = 1 ] && files=()
+if why=$(bash scripts/dockerd.sh check); then
+  files+=(test/docker/*.test.ts)
+  echo "== docker tests: included (engine $(docker info --format '{{.ServerVersion}}'))"
+else
+  echo "== docker tests: skipped: $why"
+  if [ "$only_docker" = 1 ]; then exit 0; fi
+fi
+echo "== tests (Node.js $(node --version))"
 mkdir -p test-artifacts
-node --import tsx --test --test-concurrency=1 --test-timeout=300000 test/unit/*.test.ts test/integration/*.test.ts
+node --import tsx --test --test-concurrency=1 --test-timeout=600000 "${files[@]}"

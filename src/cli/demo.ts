@@ -52,7 +52,7 @@ export function registerDemoCommand(program: Command): void {
         void watch(cfg.kafka.bootstrapServers, stopCtl.signal, engine, metrics);
       });
       await http?.close();
-      process.stdout.write('demo stopped. The stack keeps running: `npx redis-kafka-sync stack down` stops it.\n');
+      process.stdout.write('demo stopped. The stack keeps running: `npm run stack -- down` stops it.\n');
     });
 }
 
@@ -97,42 +97,82 @@ async function generate(
   await Promise.all(conns.map((c) => c.close()));
 }
 
+/** Sum of the high watermarks of the topic's partitions: how many records Kafka has stored. */
+async function storedRecords(consumer: Kafka.KafkaConsumer, topic: string): Promise<number | undefined> {
+  const metadata = await new Promise<Kafka.Metadata | undefined>((resolve) =>
+    consumer.getMetadata({ topic, timeout: 2_000 }, (err, data) => resolve(err ? undefined : data)),
+  );
+  const partitions = metadata?.topics.find((t) => t.name === topic)?.partitions ?? [];
+  if (partitions.length === 0) return undefined;
+  const highs = await Promise.all(
+    partitions.map(
+      (p) =>
+        new Promise<number | undefined>((resolve) =>
+          consumer.queryWatermarkOffsets(topic, p.id, 2_000, (err, offsets) =>
+            resolve(err ? undefined : offsets.highOffset),
+          ),
+        ),
+    ),
+  );
+  return highs.every((h) => h !== undefined) ? highs.reduce<number>((a, h) => a + (h ?? 0), 0) : undefined;
+}
+
+/**
+ * The live line, once a second. "kafka stored" is what the broker really has: the growth of the
+ * topic's high watermarks since the demo started (asked every second, so it moves as deliveries
+ * are confirmed, not in consumer batches). A consumer with short fetch waits shows the last record.
+ */
 async function watch(bootstrap: string, signal: AbortSignal, engine: SyncEngine, metrics: SyncMetrics): Promise<void> {
   const consumer = new Kafka.KafkaConsumer(
-    { 'bootstrap.servers': bootstrap, 'group.id': `demo-watch-${process.pid}`, 'enable.auto.commit': false },
+    {
+      'bootstrap.servers': bootstrap,
+      'group.id': `demo-watch-${process.pid}`,
+      'enable.auto.commit': false,
+      'fetch.wait.max.ms': 50,
+    },
     { 'auto.offset.reset': 'latest' },
   );
   await new Promise<void>((resolve, reject) =>
     consumer.connect({ timeout: 10_000 }, (err) => (err ? reject(err) : resolve())),
   );
+  consumer.setDefaultConsumeTimeout(100);
   consumer.subscribe([DEMO_TOPIC]);
-  let received = 0;
-  let windowCount = 0;
+  let atStart: number | undefined;
+  let lastStored: number | undefined;
   let lastRead = metrics.totals.read;
   let last: Message | undefined;
   const started = Date.now();
+  let ticking = false;
   const timer = setInterval(() => {
-    void engine.target.unsyncedCount().then(
-      (backlog) => {
-        const sample = last ? ` last: key=${String(last.key)} ${String(last.value).slice(0, 90)}` : '';
-        const readRate = metrics.totals.read - lastRead;
-        lastRead = metrics.totals.read;
-        process.stdout.write(
-          `[${Math.round((Date.now() - started) / 1000)}s] read ${readRate}/s, in flight ${engine.pipe.inFlight.size}, kafka received ${received} (${windowCount}/s) backlog ${backlog}${sample}\n`,
-        );
-        windowCount = 0;
-      },
-      () => undefined,
-    );
+    if (ticking) return;
+    ticking = true;
+    void Promise.all([engine.target.unsyncedCount(), storedRecords(consumer, DEMO_TOPIC)])
+      .then(
+        ([backlog, stored]) => {
+          // The topic may not exist before the first delivery: then nothing is stored yet.
+          atStart ??= stored;
+          const total = stored !== undefined && atStart !== undefined ? stored - atStart : 0;
+          const rate = lastStored !== undefined && stored !== undefined ? stored - lastStored : total;
+          if (stored !== undefined) lastStored = stored;
+          const sample = last ? ` last: key=${String(last.key)} ${String(last.value).slice(0, 90)}` : '';
+          const readRate = metrics.totals.read - lastRead;
+          lastRead = metrics.totals.read;
+          process.stdout.write(
+            `[${Math.round((Date.now() - started) / 1000)}s] read ${readRate}/s, in flight ${engine.pipe.inFlight.size}, kafka stored ${total} (${rate}/s) backlog ${backlog}${sample}\n`,
+          );
+        },
+        () => undefined,
+      )
+      .finally(() => {
+        ticking = false;
+      });
   }, 1000);
   while (!signal.aborted) {
     const batch = await new Promise<Message[]>((resolve) =>
-      consumer.consume(500, (err, msgs) => resolve(err ? [] : msgs)),
+      consumer.consume(100, (err, msgs) => resolve(err ? [] : msgs)),
     );
-    received += batch.length;
-    windowCount += batch.length;
     last = batch[batch.length - 1] ?? last;
-    if (batch.length === 0) await new Promise((r) => setTimeout(r, 100));
+    if (batch.length === 0) await new Promise((r) => setTimeout(r, 50));
   }
   clearInterval(timer);
   await new Promise<void>((resolve) => consumer.disconnect(() => resolve()));

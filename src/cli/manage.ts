@@ -3,6 +3,8 @@
  * containerised deployment with the Docker CLI:
  *   manage compose up|down|status            docker compose -f docker/docker-compose.no_swarm.yml ...
  *   manage swarm deploy|remove|status        docker stack ... (docker/docker-compose.swarm.yml)
+ * `-f` may be repeated: later files override earlier ones (`-f docker/docker-compose.swarm.yml
+ * -f my-site.yml`), as with docker compose and docker stack deploy themselves.
  *
  * Invariants:
  * - Every command is printed (`+ ...`, shell-quoted so it can be pasted) before it runs;
@@ -25,7 +27,8 @@ export interface PlannedCommand {
 }
 
 export interface ComposePlanOptions {
-  readonly file: string;
+  /** The compose file and its override files, in order. */
+  readonly files: readonly string[];
   readonly projectName: string;
   /** The compose program: ['docker', 'compose'] (v2 plugin) or ['docker-compose'] (v1). */
   readonly composeCommand: readonly string[];
@@ -34,7 +37,8 @@ export interface ComposePlanOptions {
 }
 
 export interface SwarmPlanOptions {
-  readonly file: string;
+  /** The stack file and its override files, in order. */
+  readonly files: readonly string[];
   readonly stackName: string;
   /** Image the stack runs (RKS_IMAGE in the swarm file); the file's default when omitted. */
   readonly image?: string;
@@ -52,7 +56,7 @@ export function defaultSwarmFile(): string {
 }
 
 export function planCompose(action: ComposeAction, o: ComposePlanOptions): PlannedCommand[] {
-  const base = [...o.composeCommand, '-f', o.file, '-p', o.projectName];
+  const base = [...o.composeCommand, ...o.files.flatMap((f) => ['-f', f]), '-p', o.projectName];
   switch (action) {
     case 'up':
       return [{ argv: [...base, 'up', '-d', '--build'] }];
@@ -68,7 +72,14 @@ export function planSwarm(action: SwarmAction, o: SwarmPlanOptions): PlannedComm
     case 'deploy':
       return [
         {
-          argv: ['docker', 'stack', 'deploy', '--compose-file', o.file, '--with-registry-auth', o.stackName],
+          argv: [
+            'docker',
+            'stack',
+            'deploy',
+            ...o.files.flatMap((f) => ['--compose-file', f]),
+            '--with-registry-auth',
+            o.stackName,
+          ],
           ...(o.image !== undefined ? { env: { RKS_IMAGE: o.image } } : {}),
         },
       ];
@@ -135,7 +146,7 @@ export async function runPlanned(commands: readonly PlannedCommand[], dryRun: bo
 }
 
 interface ComposeFlags {
-  readonly file?: string;
+  readonly file: readonly string[];
   readonly projectName: string;
   readonly composeCommand: string;
   readonly volumes?: boolean;
@@ -143,11 +154,13 @@ interface ComposeFlags {
 }
 
 interface SwarmFlags {
-  readonly file?: string;
+  readonly file: readonly string[];
   readonly stackName: string;
   readonly image?: string;
   readonly dryRun?: boolean;
 }
+
+const collect = (value: string, previous: readonly string[]): string[] => [...previous, value];
 
 export function registerManageCommand(program: Command, io: ManageIo = processIo): void {
   const manage = program
@@ -164,7 +177,12 @@ export function registerManageCommand(program: Command, io: ManageIo = processIo
         'status',
       ]),
     )
-    .option('-f, --file <path>', 'compose file (default: docker/docker-compose.no_swarm.yml of this package)')
+    .option(
+      '-f, --file <path>',
+      'compose file; repeat to add override files (default: docker/docker-compose.no_swarm.yml of this package)',
+      collect,
+      [],
+    )
     .option('-p, --project-name <name>', 'compose project name', DEFAULT_PROJECT_NAME)
     .option(
       '--compose-command <command>',
@@ -175,7 +193,7 @@ export function registerManageCommand(program: Command, io: ManageIo = processIo
     .option('--dry-run', 'print the commands without running them')
     .action(async (action: ComposeAction, flags: ComposeFlags) => {
       const commands = planCompose(action, {
-        file: flags.file ?? defaultComposeFile(),
+        files: flags.file.length > 0 ? flags.file : [defaultComposeFile()],
         projectName: flags.projectName,
         composeCommand: flags.composeCommand.split(/\s+/).filter((s) => s !== ''),
         volumes: flags.volumes === true,
@@ -193,12 +211,17 @@ export function registerManageCommand(program: Command, io: ManageIo = processIo
       ).choices(['deploy', 'remove', 'status']),
     )
     .option('--stack-name <name>', 'name of the stack', DEFAULT_STACK_NAME)
-    .option('-f, --file <path>', 'stack file (default: docker/docker-compose.swarm.yml of this package)')
+    .option(
+      '-f, --file <path>',
+      'stack file; repeat to add override files (default: docker/docker-compose.swarm.yml of this package)',
+      collect,
+      [],
+    )
     .option('--image <image>', 'image to deploy (sets RKS_IMAGE; must be pullable by every node)')
     .option('--dry-run', 'print the commands without running them')
     .action(async (action: SwarmAction, flags: SwarmFlags) => {
       const commands = planSwarm(action, {
-        file: flags.file ?? defaultSwarmFile(),
+        files: flags.file.length > 0 ? flags.file : [defaultSwarmFile()],
         stackName: flags.stackName,
         ...(flags.image !== undefined ? { image: flags.image } : {}),
       });

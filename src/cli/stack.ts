@@ -49,7 +49,7 @@ function serverArgument(): Argument {
 export function registerStackCommand(program: Command): void {
   const stack = program
     .command('stack')
-    .description('local sandbox: source Redis :16379, target Redis :16380, Kafka :19092-19096');
+    .description('local sandbox: source Redis :16379, target Redis :16380, Kafka :19092-19099');
 
   stack
     .command('up')
@@ -88,7 +88,7 @@ export function registerStackCommand(program: Command): void {
     .description('print KEY=value lines pointing the service at the sandbox')
     .addOption(
       new Option('--listener <listener>', 'Kafka listener to use')
-        .choices(['plaintext', 'sasl', 'ssl'])
+        .choices(['plaintext', 'sasl', 'ssl', 'mtls'])
         .default('plaintext'),
     )
     .action((opts: { listener: Listener }) => {

@@ -28,7 +28,7 @@ const CAUSES: readonly Cause[] = [
   {
     test: /alert (certificate unknown|bad certificate|certificate required|unknown ca|certificate expired)|peer did not return a certificate/i,
     explain:
-      'the broker rejected the client certificate: check KAFKA_SSL_CERTIFICATE_LOCATION and KAFKA_SSL_KEY_LOCATION (signed by a CA the broker trusts, not expired)',
+      'the broker rejected the client certificate (a listener that requires mutual TLS also refuses a client that sends none): set KAFKA_SSL_CERTIFICATE_LOCATION and KAFKA_SSL_KEY_LOCATION to a certificate signed by a CA the broker trusts, not expired',
   },
   {
     test: /SASL authentication error|authentication failed|invalid credentials|invalid username or password/i,

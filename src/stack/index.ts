@@ -37,7 +37,7 @@ import { hasTls } from './tls.js';
 export { KAFKA_USERS, SERVER_NAMES, STACK_HOST, STACK_PORTS, stackDir, tlsPaths };
 export type { ServerName, TlsPaths } from './paths.js';
 
-export type Listener = 'plaintext' | 'sasl' | 'ssl';
+export type Listener = 'plaintext' | 'sasl' | 'ssl' | 'mtls';
 export type Log = (line: string) => void;
 
 export interface StackOptions {
@@ -73,6 +73,7 @@ function portsOf(name: ServerName): Record<string, number> {
       sasl_plaintext: k.saslPlaintext,
       ssl: k.ssl,
       sasl_ssl: k.saslSsl,
+      mtls: k.mtls,
       proxied: k.proxied,
     };
   }
@@ -271,6 +272,17 @@ export function stackEnv(listener: Listener = 'plaintext'): Record<string, strin
       KAFKA_SASL_MECHANISM: KAFKA_USERS.scram512.mechanism,
       KAFKA_SASL_USERNAME: KAFKA_USERS.scram512.username,
       KAFKA_SASL_PASSWORD: KAFKA_USERS.scram512.password,
+    };
+  }
+  if (listener === 'mtls') {
+    const tls = tlsPaths();
+    return {
+      ...env,
+      KAFKA_BOOTSTRAP_SERVERS: `${STACK_HOST}:${STACK_PORTS.kafka.mtls}`,
+      KAFKA_SECURITY_PROTOCOL: 'SSL',
+      KAFKA_SSL_CA_LOCATION: tls.caCert,
+      KAFKA_SSL_CERTIFICATE_LOCATION: tls.clientCert,
+      KAFKA_SSL_KEY_LOCATION: tls.clientKey,
     };
   }
   if (listener === 'ssl') {

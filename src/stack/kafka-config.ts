@@ -1,13 +1,14 @@
 /**
  * The broker's configuration files: server.properties (one KRaft process that is both broker
- * and controller, four client listeners on 127.0.0.1) and log4j2.properties.
+ * and controller, five client listeners on 127.0.0.1) and log4j2.properties.
  *
  * Both files are regenerated on every start from these constants, so a changed port or user
  * takes effect on the next start; the data dir is never reformatted for it. SCRAM users are the
  * exception: they live in the metadata log, written once by `StorageTool format --add-scram`.
  *
  * Listener names equal their security protocols, so `listener.name.<lowercase>.` prefixes and
- * the protocol map stay obvious. Static quorum (`controller.quorum.voters`) is used so formatting
+ * the protocol map stay obvious; the exception is MTLS, an SSL listener that requires a client
+ * certificate (ssl.client.auth=required), beside SSL which only requests one. Static quorum (`controller.quorum.voters`) is used so formatting
  * needs no `--standalone` flag.
  */
 import { KAFKA_USERS, KEYSTORE_PASSWORD, STACK_HOST, STACK_PORTS, type KafkaPaths, type TlsPaths } from './paths.js';
@@ -34,6 +35,7 @@ export function serverProperties(paths: KafkaPaths, tls: TlsPaths): string {
     `SASL_PLAINTEXT://${h}:${p.saslPlaintext}`,
     `SSL://${h}:${p.ssl}`,
     `SASL_SSL://${h}:${p.saslSsl}`,
+    `MTLS://${h}:${p.mtls}`,
   ];
   return [
     "# Written by 'redis-kafka-sync stack up'; regenerated on every start.",
@@ -48,7 +50,7 @@ export function serverProperties(paths: KafkaPaths, tls: TlsPaths): string {
     'controller.listener.names=CONTROLLER',
     'inter.broker.listener.name=PLAINTEXT',
     'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,' +
-      'SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL,PROXIED:PLAINTEXT',
+      'SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL,PROXIED:PLAINTEXT,MTLS:SSL',
     `log.dirs=${paths.dataDir}`,
     // RKS_KAFKA_AUTO_CREATE=false gives a broker that refuses unknown topics (fault tests).
     `auto.create.topics.enable=${process.env['RKS_KAFKA_AUTO_CREATE'] === 'false' ? 'false' : 'true'}`,
@@ -76,11 +78,12 @@ export function serverProperties(paths: KafkaPaths, tls: TlsPaths): string {
     `ssl.key.password=${KEYSTORE_PASSWORD}`,
     'ssl.truststore.type=PEM',
     `ssl.truststore.location=${tls.caCert}`,
-    // requested: clients with only the CA and clients with a certificate (mTLS) both work. A
-    // certificate that does not chain to ca.pem is refused ("certificate unknown"), but
-    // librdkafka never sends one: it sees the broker's acceptable-CA list and connects without.
+    // SSL, requested: clients with only the CA and clients with a certificate both work, so a
+    // successful connection there proves nothing about client certificates.
+    // MTLS, required: the handshake fails without a client certificate that chains to ca.pem.
     // Listener-prefixed because the broker-wide key warns that it ignores SASL_SSL anyway.
     'listener.name.ssl.ssl.client.auth=requested',
+    'listener.name.mtls.ssl.client.auth=required',
     '',
   ].join('\n');
 }

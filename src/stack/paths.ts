@@ -54,6 +54,25 @@ export const STACK_PORTS = {
     /** PLAINTEXT listener that advertises `proxiedAdvertised`: fault tests put a TCP proxy there. */
     proxied: 19097 + PORT_OFFSET,
     proxiedAdvertised: 19098 + PORT_OFFSET,
+    /** SSL listener with ssl.client.auth=required: mutual TLS, a client certificate is a must. */
+    mtls: 19099 + PORT_OFFSET,
+  },
+  /**
+   * The docker tests (test/docker): their containers use the host network, so every port they
+   * listen on is taken from here. compose*: the services of docker-compose.no_swarm.yml;
+   * swarm*: the Redis servers of the Swarm test; http*: the service's HTTP server in a container
+   * (httpSwarm is a multiple of 10: replica n listens on httpSwarm + n).
+   */
+  docker: {
+    composeSource: 16383 + PORT_OFFSET,
+    composeTarget: 16384 + PORT_OFFSET,
+    swarmSource: 16385 + PORT_OFFSET,
+    swarmTarget: 16386 + PORT_OFFSET,
+    composeKafka: 19080 + PORT_OFFSET,
+    composeKafkaController: 19081 + PORT_OFFSET,
+    httpRun: 19061 + PORT_OFFSET,
+    httpCompose: 19062 + PORT_OFFSET,
+    httpSwarm: 19070 + PORT_OFFSET,
   },
 } as const;
 
@@ -191,6 +210,9 @@ export interface TlsPaths {
   clientKey: string;
   untrustedCaCert: string;
   untrustedCaKey: string;
+  /** A client certificate (clientAuth) signed by the untrusted CA: mutual TLS must refuse it. */
+  untrustedClientCert: string;
+  untrustedClientKey: string;
 }
 
 export function tlsPaths(): TlsPaths {
@@ -206,6 +228,8 @@ export function tlsPaths(): TlsPaths {
     clientKey: join(dir, 'client.key'),
     untrustedCaCert: join(dir, 'untrusted-ca.pem'),
     untrustedCaKey: join(dir, 'untrusted-ca.key'),
+    untrustedClientCert: join(dir, 'untrusted-client.pem'),
+    untrustedClientKey: join(dir, 'untrusted-client.key'),
   };
 }
 

@@ -7,6 +7,8 @@
  *   subjectAltName DNS:localhost, IP:127.0.0.1, serverAuth.
  * - client.pem/client.key: CN=rks-client, clientAuth, signed by the same CA (mutual TLS).
  * - untrusted-ca.pem/.key: an unrelated CA, for tests that must fail verification.
+ * - untrusted-client.pem/.key: a client certificate signed by the unrelated CA (mutual TLS must
+ *   refuse it).
  *
  * Invariant: the folder is complete or absent. Everything is generated in a temporary sibling
  * folder and renamed into place, so an interrupted run never leaves a CA that does not match
@@ -61,6 +63,8 @@ function tlsComplete(paths: TlsPaths): boolean {
     paths.clientCert,
     paths.clientKey,
     paths.untrustedCaCert,
+    paths.untrustedClientCert,
+    paths.untrustedClientKey,
   ].every((file) => existsSync(file));
 }
 
@@ -107,7 +111,13 @@ async function makeCa(dir: string, name: string, cn: string): Promise<void> {
   );
 }
 
-async function makeLeaf(dir: string, name: string, cn: string, extensions: 'v3_server' | 'v3_client'): Promise<void> {
+async function makeLeaf(
+  dir: string,
+  name: string,
+  cn: string,
+  extensions: 'v3_server' | 'v3_client',
+  issuer = 'ca',
+): Promise<void> {
   await openssl(
     [
       'req',
@@ -134,9 +144,9 @@ async function makeLeaf(dir: string, name: string, cn: string, extensions: 'v3_s
       '-in',
       `${name}.csr`,
       '-CA',
-      'ca.pem',
+      `${issuer}.pem`,
       '-CAkey',
-      'ca.key',
+      `${issuer}.key`,
       '-set_serial',
       serial(),
       '-days',
@@ -166,6 +176,7 @@ export async function ensureTls(): Promise<boolean> {
     await makeLeaf(tmp, 'broker', 'localhost', 'v3_server');
     await makeLeaf(tmp, 'client', 'rks-client', 'v3_client');
     await makeCa(tmp, 'untrusted-ca', 'redis-kafka-sync untrusted CA');
+    await makeLeaf(tmp, 'untrusted-client', 'rks-client', 'v3_client', 'untrusted-ca');
     await openssl(
       [
         'pkcs12',

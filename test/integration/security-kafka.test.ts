@@ -1,8 +1,9 @@
 /**
  * Kafka security against the sandbox broker's real listeners, through the project's own
  * KafkaSink built from a Config that loadConfig made from KAFKA_* variables:
- *   SSL 19095 (CA verification, optional client certificate), SASL_PLAINTEXT 19094 and
- *   SASL_SSL 19096 (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512).
+ *   SSL 19095 (CA verification, optional client certificate), MTLS 19099 (an SSL listener with
+ *   ssl.client.auth=required: mutual TLS), SASL_PLAINTEXT 19094 and SASL_SSL 19096 (PLAIN,
+ *   SCRAM-SHA-256, SCRAM-SHA-512).
  * A success delivers one record (acks=all); a failure must say why: certificate verification
  * or authentication, and the variables to check.
  */
@@ -119,6 +120,41 @@ describe('Kafka security settings against the real broker listeners', () => {
         connectError({ ...sslEnv(STACK_PORTS.kafka.plaintext, tls.caCert), KAFKA_SECURITY_PROTOCOL: 'SSL' }),
       ]);
       for (const err of errors) assert.match(err.message, /KAFKA_SECURITY_PROTOCOL probably does not match/);
+    });
+  });
+
+  describe('mutual TLS (port 19099, ssl.client.auth=required)', () => {
+    const mtls = (extra: Record<string, string>): Record<string, string> => ({
+      ...sslEnv(STACK_PORTS.kafka.mtls, tls.caCert),
+      KAFKA_SECURITY_PROTOCOL: 'SSL',
+      ...extra,
+    });
+
+    it('delivers with a client certificate signed by the CA the broker trusts', async () => {
+      await deliver(mtls({ KAFKA_SSL_CERTIFICATE_LOCATION: tls.clientCert, KAFKA_SSL_KEY_LOCATION: tls.clientKey }));
+    });
+
+    it('refuses a client without a certificate, saying the broker rejected the client certificate', async () => {
+      const err = await connectError(mtls({}));
+      assert.match(err.message, /^Kafka SSL 127\.0\.0\.1:\d+: the broker rejected the client certificate/);
+      assert.match(err.message, /requires mutual TLS also refuses a client that sends none/);
+      assert.match(err.message, /KAFKA_SSL_CERTIFICATE_LOCATION and KAFKA_SSL_KEY_LOCATION/);
+      assert.match(err.message, /librdkafka: .*(certificate required|handshake failure|bad certificate)/i);
+    });
+
+    it('refuses a client certificate signed by another CA, saying the broker rejected it', async () => {
+      const err = await connectError(
+        mtls({
+          KAFKA_SSL_CERTIFICATE_LOCATION: tls.untrustedClientCert,
+          KAFKA_SSL_KEY_LOCATION: tls.untrustedClientKey,
+        }),
+      );
+      assert.match(err.message, /^Kafka SSL 127\.0\.0\.1:\d+: the broker rejected the client certificate/);
+      assert.match(err.message, /librdkafka: .*(unknown ca|certificate unknown|bad certificate)/i);
+    });
+
+    it('the SSL listener (requested) lets the same certificate-less client in: only MTLS proves mutual TLS', async () => {
+      await deliver({ ...sslEnv(STACK_PORTS.kafka.ssl, tls.caCert), KAFKA_SECURITY_PROTOCOL: 'SSL' });
     });
   });
 

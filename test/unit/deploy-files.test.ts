@@ -25,7 +25,8 @@ interface HealthCheck {
 }
 interface Service {
   image?: string;
-  build?: { context: string; dockerfile: string };
+  network_mode?: string;
+  build?: { context: string; dockerfile: string; network?: string; args?: Record<string, string> };
   command?: string[];
   environment?: Record<string, string | number | null>;
   healthcheck?: HealthCheck;
@@ -117,6 +118,20 @@ describe('docker/docker-compose.no_swarm.yml', () => {
     assert.equal(defaultComposeFile(), join(ROOT, 'docker', 'docker-compose.no_swarm.yml'));
   });
 
+  it('runs every service on the host network, listening on 127.0.0.1 only', () => {
+    for (const name of ['source-redis', 'target-redis', 'kafka', 'redis-kafka-sync']) {
+      assert.equal(service(model, name).network_mode, 'host', `${name} uses the host network`);
+      assert.equal((service(model, name) as { ports?: unknown }).ports, undefined, `${name} publishes no ports`);
+    }
+    for (const name of ['source-redis', 'target-redis']) {
+      assert.match((service(model, name).command ?? []).join(' '), /--bind 127\.0\.0\.1 --port \d+/);
+    }
+    const k = env(service(model, 'kafka'));
+    for (const listener of (k['KAFKA_LISTENERS'] ?? '').split(','))
+      assert.match(listener, /^\w+:\/\/127\.0\.0\.1:\d+$/);
+    assert.equal(service(model, 'redis-kafka-sync').build?.network, 'host', 'the build uses the host network too');
+  });
+
   it('runs a source Redis, a target Redis, a KRaft Kafka from apache/kafka and the service, each with a healthcheck', () => {
     for (const name of ['source-redis', 'target-redis', 'kafka', 'redis-kafka-sync']) {
       const hc = service(model, name).healthcheck;
@@ -126,7 +141,7 @@ describe('docker/docker-compose.no_swarm.yml', () => {
     assert.match(kafka.image ?? '', /^apache\/kafka:/);
     const k = env(kafka);
     assert.equal(k['KAFKA_PROCESS_ROLES'], 'broker,controller', 'one node in KRaft mode');
-    assert.match(k['KAFKA_CONTROLLER_QUORUM_VOTERS'] ?? '', /^1@kafka:\d+$/);
+    assert.match(k['KAFKA_CONTROLLER_QUORUM_VOTERS'] ?? '', /^1@127\.0\.0\.1:9093$/);
     assert.ok((k['CLUSTER_ID'] ?? '').length >= 22, 'a fixed cluster id, so the volume is formatted once');
   });
 
@@ -147,6 +162,7 @@ describe('docker/docker-compose.no_swarm.yml', () => {
     const rks = service(model, 'redis-kafka-sync');
     assert.equal(rks.build?.dockerfile, 'docker/Dockerfile');
     assert.equal(rks.build?.context, ROOT);
+    assert.equal(rks.build?.args?.['BASE_IMAGE'], 'node:24-bookworm-slim');
     assert.deepEqual(rks.depends_on, {
       'source-redis': { condition: 'service_healthy' },
       'target-redis': { condition: 'service_healthy' },
@@ -157,10 +173,12 @@ describe('docker/docker-compose.no_swarm.yml', () => {
   it('gives the service an environment of known, valid variables pointing at the compose services', () => {
     const vars = env(service(model, 'redis-kafka-sync'));
     assertKnownVariables(vars);
-    assert.equal(vars['HTTP_ADDRESS'], '0.0.0.0:9464');
-    assert.equal(vars['SOURCE_REDIS_HOST'], 'source-redis');
-    assert.equal(vars['TARGET_REDIS_HOST'], 'target-redis');
-    assert.equal(vars['KAFKA_BOOTSTRAP_SERVERS'], 'kafka:9092');
+    assert.equal(vars['HTTP_ADDRESS'], '127.0.0.1:9464');
+    assert.equal(vars['SOURCE_REDIS_HOST'], '127.0.0.1');
+    assert.equal(vars['SOURCE_REDIS_PORT'], '6379');
+    assert.equal(vars['TARGET_REDIS_HOST'], '127.0.0.1');
+    assert.equal(vars['TARGET_REDIS_PORT'], '6380');
+    assert.equal(vars['KAFKA_BOOTSTRAP_SERVERS'], '127.0.0.1:9092');
     assertValidConfig(vars, dir);
   });
 });
@@ -275,23 +293,35 @@ function parseDockerfile(text: string): Stage[] {
 }
 
 describe('docker/Dockerfile', () => {
-  const stages = parseDockerfile(readFileSync(DOCKERFILE, 'utf8'));
+  const text = readFileSync(DOCKERFILE, 'utf8');
+  const stages = parseDockerfile(text);
   const build = stages[0];
   const runtime = stages[stages.length - 1];
   const all = (s: Stage | undefined, keyword: string): string[] =>
     (s?.instructions ?? []).filter((i) => i.keyword === keyword).map((i) => i.args);
 
-  it('has a build stage and a runtime stage, both on node:20-bookworm-slim', () => {
+  it('has a build stage and a runtime stage, both on BASE_IMAGE, by default node:24-bookworm-slim', () => {
     assert.equal(stages.length, 2);
     assert.equal(build?.name, 'build');
-    assert.equal(build?.from, 'node:20-bookworm-slim');
-    assert.equal(runtime?.from, 'node:20-bookworm-slim');
+    assert.equal(build?.from, '${BASE_IMAGE}');
+    assert.equal(runtime?.from, '${BASE_IMAGE}');
+    assert.match(text, /^ARG BASE_IMAGE=node:24-bookworm-slim$/m, 'declared before the first FROM');
+  });
+
+  it('needs no BuildKit frontend image (no # syntax= line) and bakes no CA bundle into the final image', () => {
+    assert.doesNotMatch(text, /^#\s*syntax=/m);
+    assert.ok(!all(runtime, 'COPY').some((c) => /npm-ca/.test(c)));
+    assert.match(all(build, 'RUN').join('\n'), /rm -rf \/tmp\/npm-ca \/tmp\/npm-ca\.pem/);
   });
 
   it('compiles in the build stage with native build tools, CKJS_LINKING=dynamic npm ci, npm run build, and prunes dev dependencies', () => {
     const runs = all(build, 'RUN').join('\n');
     for (const pkg of BUILD_ONLY_PACKAGES) assert.match(runs, new RegExp(`apt-get install[^\\n]*\\b${pkg}\\b`));
-    assert.match(runs, /CKJS_LINKING=dynamic npm ci/);
+    assert.match(runs, /npm ci/);
+    assert.ok(
+      all(build, 'ENV').some((e) => /CKJS_LINKING=dynamic/.test(e) && /npm_config_nodedir=\/usr\/local/.test(e)),
+    );
+    assert.match(runs, /rm -rf deps src build\/Release\/obj\.target/, "librdkafka's sources and objects are dropped");
     assert.match(runs, /npm run build/);
     assert.match(runs, /npm prune --omit=dev/);
   });
@@ -305,14 +335,14 @@ describe('docker/Dockerfile', () => {
     for (const copy of all(runtime, 'COPY')) assert.match(copy, /^--from=build /);
   });
 
-  it('runs the daemon as a non-root user with a HEALTHCHECK on 127.0.0.1:9464/healthz', () => {
+  it('runs the daemon as a non-root user with a HEALTHCHECK on /healthz at the port of HTTP_ADDRESS', () => {
     const users = all(runtime, 'USER');
     assert.equal(users.length, 1);
     const user = (users[0] ?? '').split(':')[0] ?? '';
     assert.ok(!['', 'root', '0'].includes(user), `USER ${user} is not root`);
     const health = all(runtime, 'HEALTHCHECK');
     assert.equal(health.length, 1);
-    assert.match(health[0] ?? '', /CMD .*http:\/\/127\.0\.0\.1:9464\/healthz/);
+    assert.match(health[0] ?? '', /CMD \["node", "bin\/healthcheck\.js"\]/);
     assert.ok(all(runtime, 'ENV').some((e) => /HTTP_ADDRESS=0\.0\.0\.0:9464/.test(e)));
     assert.deepEqual(JSON.parse(all(runtime, 'CMD')[0] ?? 'null'), ['node', 'bin/redis-kafka-sync.js', 'run']);
   });

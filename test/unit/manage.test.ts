@@ -57,6 +57,15 @@ describe('redis-kafka-sync manage', () => {
     assert.deepEqual(status.out, [`+ docker-compose -f ${compose} -p edge-1 ps`]);
   });
 
+  it('passes repeated -f files on in order, to docker compose and to docker stack deploy', async () => {
+    const up = await manage(['compose', 'up', '--dry-run', '-f', 'a.yml', '-f', 'b.yml']);
+    assert.deepEqual(up.out, ['+ docker compose -f a.yml -f b.yml -p redis-kafka-sync up -d --build']);
+    const deploy = await manage(['swarm', 'deploy', '--dry-run', '-f', 'a.yml', '-f', 'b.yml', '--stack-name', 's']);
+    assert.deepEqual(deploy.out, [
+      '+ docker stack deploy --compose-file a.yml --compose-file b.yml --with-registry-auth s',
+    ]);
+  });
+
   it('prints the docker stack commands of deploy, remove and status for the given --stack-name on --dry-run', async () => {
     const deploy = await manage(['swarm', 'deploy', '--stack-name', 'rks-prod', '--dry-run']);
     assert.deepEqual(deploy.out, [`+ docker stack deploy --compose-file ${swarm} --with-registry-auth rks-prod`]);
