@@ -1,20 +1,24 @@
 /**
  * The target-Redis buffer: the durable place a message lives from the moment it is read until
- * Kafka confirmed it. Layout: see key-format.ts.
+ * Kafka confirmed it. Key names: see key-format.ts; the value of a message key (versioned):
+ * see message-layout.ts.
  *
  * Invariants
  *  - A message key without a sync marker has no TTL and is in the unsynced set: it never expires,
  *    whatever TARGET_REDIS_TIME_TO_LIVE says, however long Kafka is down.
  *  - Only `markSynced` (after Kafka's ack) gives a message its TTL, writes its marker and removes
  *    it from the set, all in one script call, so a crash leaves either the old or the new state.
- *  - Writes are one script call per chunk of messages (not one round trip per message); a
- *    maxmemory refusal fails the whole chunk with BufferFullError (retryable, never a drop).
+ *  - Writes are one script call, or for fresh messages one MULTI/EXEC, per chunk of messages
+ *    (not one round trip per message); a maxmemory refusal fails the whole chunk with
+ *    BufferFullError (retryable, never a drop). A chunk written again (retry, re-read) writes
+ *    the same keys with the same content.
  *  - `recover` rebuilds the set from the keys themselves, so losing the set loses nothing.
  */
 import type { Config } from '../config/config.js';
 import { BufferFullError, ConnectionError, errorMessage } from '../errors.js';
 import { asArray, asBuffer, type RedisConnection, type Reply } from '../redis/client.js';
 import { KeyFormat } from './key-format.js';
+import { decodeMessage, encodeMessage } from './message-layout.js';
 import { runScript } from './scripts.js';
 
 export interface OutgoingMessage {
@@ -27,6 +31,16 @@ export interface OutgoingMessage {
 
 export interface StoredMessage extends OutgoingMessage {
   readonly createdMs: number;
+}
+
+export interface PutOptions {
+  /**
+   * The messages were never delivered before: entries read as new (XREADGROUP `>`), new direct
+   * messages and key changes. None can have a sync marker, so none is checked. Not for re-reads
+   * of pending entries, claimed entries or resync: a message already in Kafka would be written
+   * again, put back in the unsynced set and sent twice (a duplicate, never a loss).
+   */
+  readonly fresh?: boolean;
 }
 
 /** 0: buffered (new, or written again by a re-read); 2: already synced (in Kafka): not written. */
@@ -61,20 +75,55 @@ export class TargetBuffer {
     return this.pool[0] as RedisConnection;
   }
 
-  /** Buffers messages (atomic per chunk) and returns each one's status, in order. */
-  async put(messages: readonly OutgoingMessage[], conn: RedisConnection = this.primary): Promise<PutStatus[]> {
+  /**
+   * Buffers messages (atomic per chunk) and returns each one's status, in order.
+   *
+   * With `fresh` (messages never delivered before, see PutOptions) a chunk is one MULTI + MSET +
+   * SADD + EXEC: no marker is checked and every status is 0. Otherwise put_batch.lua checks each
+   * message's marker and leaves the ones already synced alone (status 2).
+   * Both are atomic per chunk: under maxmemory Redis refuses the EXEC (EXECABORT after the OOM
+   * of the queued MSET) or the script as a whole, so nothing of the chunk is written.
+   */
+  async put(
+    messages: readonly OutgoingMessage[],
+    conn: RedisConnection = this.primary,
+    opts: PutOptions = {},
+  ): Promise<PutStatus[]> {
     const out: PutStatus[] = [];
     for (const chunk of chunks(messages)) {
+      const now = Date.now();
+      if (opts.fresh) {
+        await this.call(conn, () => this.putFresh(conn, chunk, now));
+        for (let i = 0; i < chunk.length; i += 1) out.push(0);
+        continue;
+      }
       const keys: string[] = [this.keys.unsyncedSet];
-      const args: (string | Buffer)[] = [String(Date.now())];
+      const args: Buffer[] = [];
       for (const m of chunk) {
         keys.push(m.key, this.keys.markerKey(m.key));
-        args.push(m.topic, m.kafkaKey, m.payload);
+        args.push(encodeMessage(m.topic, m.kafkaKey, m.payload, now));
       }
       const reply = await this.call(conn, () => runScript(conn, 'put_batch', keys, args));
       for (const s of asArray(reply)) out.push(Number(s) as PutStatus);
     }
     return out;
+  }
+
+  /**
+   * One chunk of fresh messages as a transaction. The four commands are queued in the same tick,
+   * so no other command of this connection can come between MULTI and EXEC.
+   */
+  private async putFresh(conn: RedisConnection, chunk: readonly OutgoingMessage[], now: number): Promise<void> {
+    const mset: (string | Buffer)[] = ['MSET'];
+    const sadd: string[] = ['SADD', this.keys.unsyncedSet];
+    for (const m of chunk) {
+      mset.push(m.key, encodeMessage(m.topic, m.kafkaKey, m.payload, now));
+      sadd.push(m.key);
+    }
+    const replies = await Promise.all([conn.send(['MULTI']), conn.send(mset), conn.send(sadd), conn.send(['EXEC'])]);
+    const exec = replies[3] as unknown;
+    if (!Array.isArray(exec)) throw new Error(`EXEC of the buffer write replied ${String(exec)}`);
+    for (const r of exec) if (r instanceof Error) throw r;
   }
 
   /** Marks messages synced: marker with SYNC_TTL, message TTL starts, removed from the set. */
@@ -140,18 +189,8 @@ export class TargetBuffer {
       const chunk = messageKeys.slice(i, i + CHUNK_MESSAGES);
       const replies = asArray(await runScript(conn, 'fetch', chunk, []));
       chunk.forEach((key, n) => {
-        const [topic, kafkaKey, payload, created] = asArray(replies[n]);
-        if (!Buffer.isBuffer(topic) || !Buffer.isBuffer(payload)) {
-          out.push(undefined);
-          return;
-        }
-        out.push({
-          key,
-          topic: topic.toString('utf8'),
-          kafkaKey: Buffer.isBuffer(kafkaKey) ? kafkaKey : Buffer.alloc(0),
-          payload,
-          createdMs: Buffer.isBuffer(created) ? Number(created.toString()) : 0,
-        });
+        const v = decodeMessage(key, replies[n]);
+        out.push(v === undefined ? undefined : { key, ...v });
       });
     }
     return out;
