@@ -160,6 +160,7 @@ export class SyncEngine {
     entries: readonly SourceEntry[],
     mapping: StreamMapping = this.mapping,
     after?: Promise<unknown>,
+    fresh = false,
   ): Promise<{ whenDelivered: Promise<void> }> {
     for (const [stream, n] of countBy(entries, (e) => e.stream)) this.metrics.entriesRead(src.db, stream, n);
     const gone = entries.filter((e) => e.fields.length === 0);
@@ -175,6 +176,7 @@ export class SyncEngine {
       ackMode: this.cfg.source.ackMode,
       ackSource: (ms) => this.ackEntries(src, ms),
       ...(after ? { after } : {}),
+      fresh,
     });
     return handle ?? { whenDelivered: Promise.resolve() };
   }
@@ -195,7 +197,7 @@ export class SyncEngine {
       kafkaKey: Buffer.from(deviceId),
       payload: Buffer.isBuffer(message) ? message : Buffer.from(message),
     };
-    const handle = await this.pipe.submit([m]);
+    const handle = await this.pipe.submit([m], { fresh: true });
     if (!handle) throw new SyncError('the engine stopped before the message was buffered');
     if (opts.waitForKafka !== false) await handle.whenDelivered;
     return key;
@@ -382,11 +384,11 @@ export class SyncEngine {
     let outstandingBytes = 0;
     let previous: Promise<unknown> = Promise.resolve();
     try {
-      await this.readBatches(src, signal, (entries) => {
+      await this.readBatches(src, signal, (entries, fresh) => {
         let bytes = 0;
         for (const e of entries) for (const f of e.fields) bytes += f.length;
         const after = previous;
-        const submitted = this.submitEntries(src, entries, this.mapping, after).then(
+        const submitted = this.submitEntries(src, entries, this.mapping, after, fresh).then(
           () => undefined,
           (err: unknown) => {
             // Its entries stay pending in the source: read them again (in-flight ones are skipped).
@@ -416,16 +418,17 @@ export class SyncEngine {
   private async readBatches(
     src: SourceDb,
     signal: AbortSignal,
-    submit: (entries: SourceEntry[]) => Promise<void> | undefined,
+    submit: (entries: SourceEntry[], fresh: boolean) => Promise<void> | undefined,
   ): Promise<void> {
     for (let attempt = 0; !signal.aborted;) {
       let entries: SourceEntry[];
+      let fresh: boolean;
       try {
         if (src.streamNames.length === 0) {
           await sleep(this.cfg.source.blockMs, signal);
           continue;
         }
-        entries = await src.read(this.cfg.source.batchSize, this.cfg.source.blockMs);
+        ({ entries, fresh } = await src.readBatch(this.cfg.source.batchSize, this.cfg.source.blockMs));
         attempt = 0;
       } catch (err) {
         const msg = errorMessage(err);
@@ -440,7 +443,7 @@ export class SyncEngine {
         }
         continue;
       }
-      if (entries.length > 0 && !signal.aborted) await submit(entries);
+      if (entries.length > 0 && !signal.aborted) await submit(entries, fresh);
     }
   }
 

@@ -243,7 +243,7 @@ export class KeyCapture {
         bytes += payload.length;
       }
       if (bytes >= SUBMIT_BYTES || i + READ_KEYS >= window.length) {
-        await this.pipeline.submit(messages, { conn: target });
+        await this.pipeline.submit(messages, { conn: target, fresh: true });
         this.stats.changes += messages.length;
         messages = [];
         bytes = 0;

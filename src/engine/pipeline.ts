@@ -40,6 +40,8 @@ export interface SubmitOptions<M extends OutgoingMessage> {
    * the buffer writes and reads of later batches overlap the earlier ones. Must not reject.
    */
   readonly after?: Promise<unknown>;
+  /** Never delivered before (read as new, direct messages, key changes): TargetBuffer.put's `fresh`. */
+  readonly fresh?: boolean;
 }
 
 /** A delivery in progress: settles once every message is delivered or dead-lettered (or abandoned). */
@@ -119,7 +121,9 @@ export class Pipeline {
     if (messages.length === 0) return { whenDelivered: Promise.resolve() };
     // In flight from now on, so the periodic resync never sends what a reader is sending.
     for (const m of messages) this.inFlight.add(m.key);
-    const statuses = await this.retrying('buffer write', () => this.buffer.put(messages, opts.conn));
+    const statuses = await this.retrying('buffer write', () =>
+      this.buffer.put(messages, opts.conn, { fresh: opts.fresh === true }),
+    );
     if (!statuses) {
       for (const m of messages) this.inFlight.delete(m.key);
       return undefined;

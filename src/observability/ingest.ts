@@ -126,7 +126,10 @@ export class Ingest {
     for (let i = 0; i < all.length; i += MAX_BATCH) {
       const batch = all.slice(i, i + MAX_BATCH);
       try {
-        const handle = await this.engine.pipe.submit(batch.map((q) => q.msg));
+        const handle = await this.engine.pipe.submit(
+          batch.map((q) => q.msg),
+          { fresh: true },
+        );
         if (!handle) throw new Error('the engine stopped before the message was buffered');
         // Delivery continues in the pipeline; its failures are retried there, never reported here.
         handle.whenDelivered.catch(() => undefined);
