@@ -1,7 +1,7 @@
 /**
  * Start-up work of the engine, in process (SyncEngine, the library):
  *
- *  - Recovery: the target holds `keys` message hashes without markers and without the unsynced
+ *  - Recovery: the target holds `keys` messages (layout version 2) without markers and without the unsynced
  *    set (what a lost set looks like; written by the raw pipelined writer, not timed);
  *    `SyncEngine.start()` is timed (connecting the target pool + rebuilding the set; Kafka
  *    connects in the background), the engine's own log line gives the rebuild alone, and the
@@ -11,11 +11,15 @@
  *    time: the first one (connecting 16 DBs, creating every consumer group) and the steady ones.
  */
 import { Writable } from 'node:stream';
+import { encodeMessage } from '../src/buffer/message-layout.js';
 import { SyncEngine } from '../src/engine/engine.js';
 import { createLogger } from '../src/observability/logger.js';
 import type { Reply } from '../src/redis/client.js';
 import {
   benchConfig,
+  commandCosts,
+  commandStats,
+  type CommandCost,
   flushSandbox,
   load1,
   log,
@@ -25,6 +29,7 @@ import {
   sleep,
   type BenchEnv,
 } from './common.js';
+import { stackCpu } from './daemon.js';
 import { pipelineRaw } from './resp.js';
 
 export interface RecoveryResult {
@@ -33,6 +38,11 @@ export interface RecoveryResult {
   startMs: number;
   /** The engine's own measure of the rebuild (its "recovery: rebuilt the unsynced set" line). */
   recoveryMs: number;
+  /** CPU µs per key over start(): the target Redis, and this process (the engine's client side). */
+  targetCpuUsPerKey: number;
+  clientCpuUsPerKey: number;
+  /** Target commands per key and µs per call over start() (INFO commandstats). */
+  targetCommands: CommandCost[];
   load: number;
 }
 
@@ -40,27 +50,29 @@ export async function recovery(env: BenchEnv, keys: number): Promise<RecoveryRes
   await flushSandbox(env);
   const topic = `bench-${env.runId}-recovery`;
   const pool = payloadPool(100);
-  const now = String(Date.now());
+  const now = Date.now();
   try {
+    // The layout the service writes (version 2: one String per message).
     await pipelineRaw(rawTarget(env, 'target'), keys, (n) => [
-      'HSET',
+      'SET',
       `msg:${topic}:${now}-${n}:s0:bench-${env.runId}-rec-stream`,
-      'topic',
-      topic,
-      'key',
-      `d${n % 1000}`,
-      'payload',
-      pool[n % pool.length] as Buffer,
-      'created',
-      now,
+      encodeMessage(topic, Buffer.from(`d${n % 1000}`), pool[n % pool.length] as Buffer, now),
     ]);
-    log(`recovery: wrote ${keys} unsynced message hashes`);
+    log(`recovery: wrote ${keys} unsynced messages`);
     const lines = logLines('recovery: rebuilt the unsynced set');
     const engine = new SyncEngine(benchConfig(env, { KAFKA_TOPIC: topic }), createLogger('info', lines.sink));
+    const target = await redisOf(env, 'target');
+    const stats0 = await commandStats(target);
     const load0 = load1();
+    const cpu0 = stackCpu();
+    const client0 = process.cpuUsage();
     const t0 = performance.now();
     await engine.start();
     const startMs = performance.now() - t0;
+    const client = process.cpuUsage(client0);
+    const cpu1 = stackCpu();
+    const targetCommands = commandCosts(stats0, await commandStats(target), keys);
+    await target.close();
     const recovered = await engine.target.unsyncedCount();
     await engine.stop();
     return {
@@ -68,6 +80,9 @@ export async function recovery(env: BenchEnv, keys: number): Promise<RecoveryRes
       recovered,
       startMs,
       recoveryMs: lines.found[0]?.['ms'] ?? Number.NaN,
+      targetCpuUsPerKey: ((cpu1.target - cpu0.target) / keys) * 1e6,
+      clientCpuUsPerKey: (client.user + client.system) / keys,
+      targetCommands,
       load: Math.max(load0, load1()),
     };
   } finally {
