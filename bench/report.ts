@@ -7,7 +7,7 @@ import type { ProducerCeiling, RedisCeiling } from './ceilings.js';
 import { INNER_COMMANDS, type Machine } from './common.js';
 import type { DrainResult } from './drain.js';
 import type { LatencyResult } from './latency.js';
-import type { DiscoveryResult, RecoveryResult } from './startup.js';
+import type { DiscoveryResult, IdleResult, RecoveryResult } from './startup.js';
 
 export interface BenchReport {
   mode: 'full' | 'quick';
@@ -20,6 +20,7 @@ export interface BenchReport {
   latency: LatencyResult[];
   recovery?: RecoveryResult;
   discovery?: DiscoveryResult;
+  idle?: IdleResult;
 }
 
 /** The last line's format; the smoke test parses it with this. */
@@ -122,6 +123,12 @@ export function formatReport(r: BenchReport): string {
     );
   }
   const s: string[] = [];
+  if (r.idle) {
+    const last = r.idle.rssMb[r.idle.rssMb.length - 1];
+    s.push(
+      `| idle: the service with no streams, resident set after "running" | ${r.idle.rssMb.map((x) => `${x.atMs / 1000} s: ${int(x.mb)} MB`).join(', ')} | start-up peak (VmHWM) ${int(r.idle.peakRssMb)} MB | at the end: anonymous ${int(r.idle.anonMb)} MB, file-backed ${int(r.idle.fileMb)} MB; ${last ? verdict(last.mb <= GOALS.idleRssMb, `idle RSS <= ${GOALS.idleRssMb} MB`) : ''} | ${dec(r.idle.load)} |`,
+    );
+  }
   if (r.recovery)
     s.push(
       `| recovery: SyncEngine.start() with unsynced keys and no set | ${int(r.recovery.keys)} keys | ${int(r.recovery.startMs)} ms (rebuild ${int(r.recovery.recoveryMs)} ms; ${verdict(r.recovery.startMs < GOALS.recoveryMs, `< ${GOALS.recoveryMs / 1000} s`)}) | ${int(r.recovery.recovered)} recovered; CPU µs/key: target Redis ${dec(r.recovery.targetCpuUsPerKey)}, engine ${dec(r.recovery.clientCpuUsPerKey)}; target commands per key x µs per call: ${r.recovery.targetCommands.map((x) => `${x.command.toUpperCase()}${INNER_COMMANDS.has(x.command) ? '*' : ''} ${dec(x.callsPerMsg, 4)} x ${dec(x.usPerCall, x.usPerCall < 100 ? 2 : 0)}`).join('; ')} | ${dec(r.recovery.load)} |`,

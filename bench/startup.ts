@@ -10,6 +10,7 @@
  *    with STREAM_AUTO_DISCOVERY=true, and its own "discovery cycle" debug lines give each cycle's
  *    time: the first one (connecting 16 DBs, creating every consumer group) and the steady ones.
  */
+import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { encodeMessage } from '../src/buffer/message-layout.js';
 import { SyncEngine } from '../src/engine/engine.js';
@@ -29,7 +30,7 @@ import {
   sleep,
   type BenchEnv,
 } from './common.js';
-import { stackCpu } from './daemon.js';
+import { Daemon, serviceEnv, stackCpu } from './daemon.js';
 import { pipelineRaw } from './resp.js';
 
 export interface RecoveryResult {
@@ -158,4 +159,47 @@ export async function discovery(env: BenchEnv, streams: number, dbs = 16): Promi
     found: first['streams'] as number,
     load: Math.max(load0, load1()),
   };
+}
+
+export interface IdleResult {
+  /** VmRSS this long after "running", MB. */
+  rssMb: { atMs: number; mb: number }[];
+  /** VmHWM at the end: the start-up peak, MB. */
+  peakRssMb: number;
+  /** Anonymous (heap, malloc, stacks) and file-backed (node binary, shared libraries) RSS at the end, MB. */
+  anonMb: number;
+  fileMb: number;
+  load: number;
+}
+
+/**
+ * Idle memory of the real service process: started (as in the drain phase) on streams that do
+ * not exist, its resident set sampled for `ms` after "running". V8 shrinks its young generation
+ * only after some idle seconds, so the early samples show the start-up peak.
+ */
+export async function idle(env: BenchEnv, ms: number): Promise<IdleResult> {
+  const daemon = new Daemon(
+    serviceEnv(env.stack, env.runId, `bench-${env.runId}-idle-*-none`, `bench-${env.runId}-idle`),
+  );
+  await daemon.start();
+  const load0 = load1();
+  const t0 = performance.now();
+  const rssMb: { atMs: number; mb: number }[] = [];
+  try {
+    for (const at of [1000, 5000, 10_000, 20_000, 30_000, 60_000].filter((x) => x <= ms)) {
+      await sleep(Math.max(0, at - (performance.now() - t0)));
+      rssMb.push({ atMs: at, mb: daemon.usage().rssBytes / 2 ** 20 });
+    }
+    const status = readFileSync(`/proc/${daemon.pid}/status`, 'utf8');
+    const kb = (name: string): number => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) / 1024;
+    return {
+      rssMb,
+      peakRssMb: daemon.usage().peakRssBytes / 2 ** 20,
+      anonMb: kb('RssAnon'),
+      fileMb: kb('RssFile'),
+      load: Math.max(load0, load1()),
+    };
+  } finally {
+    await daemon.stop();
+  }
 }
