@@ -137,9 +137,12 @@ export class TargetBuffer {
   }
 
   /**
-   * Rebuilds the unsynced set by scanning message keys without marker or TTL. Pipelined: the next
-   * SCAN is sent as soon as a page arrives, while the page's script call is built and runs (at
-   * most RECOVER_IN_FLIGHT calls outstanding), so the client and the server work at the same time.
+   * Rebuilds the unsynced set by scanning message keys without marker or TTL: per SCAN page, one
+   * MGET of the page's markers, then recover.lua with the keys that have none (it adds those
+   * without a TTL to the set). A message marked synced between the MGET and the script has its
+   * TTL by then (marking is atomic), so it is not added. Pipelined: the next SCAN is sent as soon
+   * as a page arrives, with the page's MGET behind it (at most RECOVER_IN_FLIGHT pages
+   * outstanding), so the client and the server work at the same time.
    */
   async recover(pageSize = RECOVER_PAGE): Promise<number> {
     const conn = this.primary;
@@ -157,12 +160,16 @@ export class TargetBuffer {
       next = cursor === '0' ? undefined : scan(cursor);
       const page = asArray(reply[1]);
       if (page.length === 0) continue;
-      const keys: string[] = [this.keys.unsyncedSet];
-      for (const k of page) {
-        const key = asBuffer(k).toString('utf8');
-        keys.push(key, this.keys.markerKey(key));
-      }
-      const call = runScript(conn, 'recover', keys, []).then(Number);
+      const candidates = page.map((k) => asBuffer(k).toString('utf8'));
+      // Sent now, pipelined behind the next SCAN: the page's markers, in one plain command.
+      const markers = conn.send(['MGET', ...candidates.map((k) => this.keys.markerKey(k))]);
+      const call = markers.then((values) => {
+        const keys: string[] = [this.keys.unsyncedSet];
+        asArray(values).forEach((v, i) => {
+          if (v === null) keys.push(candidates[i] as string);
+        });
+        return keys.length === 1 ? 0 : runScript(conn, 'recover', keys, []).then(Number);
+      });
       call.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
       calls.push(call);
       if (calls.length >= RECOVER_IN_FLIGHT) found += await (calls.shift() as Promise<number>);
