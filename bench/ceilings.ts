@@ -140,7 +140,8 @@ export interface RedisCeiling {
   serviceReadPerSec: number;
   /**
    * The service's target-buffer path alone: the entries as messages (envelope, key) written with
-   * TargetBuffer.put and then marked with markSynced, SOURCE_BATCH_SIZE per call, one call at a
+   * TargetBuffer.put (fresh, as entries read as new are) and then marked with markSynced,
+   * SOURCE_BATCH_SIZE per call, one call at a
    * time: what the buffer step can move with nothing else running. CPU of the target Redis.
    */
   targetBufferPerSec: number;
@@ -210,7 +211,7 @@ async function targetBufferRate(
     const t0 = performance.now();
     for (let i = 0; i < count; i += batch) {
       const messages = Array.from({ length: Math.min(batch, count - i) }, (_, j) => make(i + j));
-      await buffer.put(messages, conn);
+      await buffer.put(messages, conn, { fresh: true });
       await buffer.markSynced(
         messages.map((m) => m.key),
         conn,

@@ -12,6 +12,7 @@
  * Only the bench's own sandbox (RKS_STACK_DIR=.stack-bench, ports +200) is ever flushed.
  */
 import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { cpus, freemem, loadavg, totalmem } from 'node:os';
 import Kafka from '@confluentinc/kafka-javascript';
 import { loadConfig, type Config } from '../src/config/config.js';
@@ -136,33 +137,89 @@ export async function deleteTopics(env: BenchEnv, topics: readonly string[]): Pr
   }
 }
 
-/** INFO commandstats as command -> calls. */
-export async function commandCalls(conn: RedisConnection): Promise<Map<string, number>> {
+/** INFO commandstats of one command: calls and server µs spent in them (scripts' inner calls too). */
+export interface CommandStat {
+  calls: number;
+  usec: number;
+}
+
+/** INFO commandstats as command -> calls and µs. */
+export async function commandStats(conn: RedisConnection): Promise<Map<string, CommandStat>> {
   const text = String(await conn.send(['INFO', 'commandstats']));
-  const out = new Map<string, number>();
-  for (const m of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) out.set(m[1] as string, Number(m[2]));
+  const out = new Map<string, CommandStat>();
+  for (const m of text.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm))
+    out.set(m[1] as string, { calls: Number(m[2]), usec: Number(m[3]) });
   return out;
 }
 
-/** Commands the bench itself sends while watching a run; left out of commands per message. */
-const BENCH_COMMANDS = new Set(['info', 'xlen', 'scard', 'ping', 'client|setname', 'select', 'hello', 'flushall']);
-
-/** Service commands between two INFO commandstats samples, and their breakdown. */
-export function commandDelta(
-  before: Map<string, number>,
-  after: Map<string, number>,
-): { total: number; byCommand: Record<string, number> } {
-  const byCommand: Record<string, number> = {};
-  let total = 0;
-  for (const [cmd, calls] of after) {
-    if (BENCH_COMMANDS.has(cmd)) continue;
-    const d = calls - (before.get(cmd) ?? 0);
-    if (d <= 0) continue;
-    byCommand[cmd] = d;
-    total += d;
-  }
-  return { total, byCommand };
+/** One command's cost over a run, per message. */
+export interface CommandCost {
+  command: string;
+  callsPerMsg: number;
+  usPerCall: number;
+  usPerMsg: number;
 }
+
+/**
+ * The service's commands between two samples, per message, most expensive first (the bench's
+ * own polling left out). A script's µs include the commands it runs, which are listed too: the
+ * server's total is the sum over the commands not run by a script, see `serverUsPerMsg`.
+ */
+export function commandCosts(
+  before: Map<string, CommandStat>,
+  after: Map<string, CommandStat>,
+  messages: number,
+): CommandCost[] {
+  const out: CommandCost[] = [];
+  for (const [command, a] of after) {
+    if (BENCH_COMMANDS.has(command)) continue;
+    const b = before.get(command) ?? { calls: 0, usec: 0 };
+    const calls = a.calls - b.calls;
+    if (calls <= 0) continue;
+    const usec = a.usec - b.usec;
+    out.push({ command, callsPerMsg: calls / messages, usPerCall: usec / calls, usPerMsg: usec / messages });
+  }
+  return out.sort((x, y) => y.usPerMsg - x.usPerMsg);
+}
+
+/**
+ * Commands the service runs inside its scripts (read from the .lua files) or transactions
+ * (MULTI/EXEC of TargetBuffer.put): their µs are already in the EVALSHA's or EXEC's.
+ */
+export const INNER_COMMANDS: ReadonlySet<string> = (() => {
+  const out = new Set<string>(['mset', 'sadd']);
+  for (const dir of ['../src/buffer/scripts', '../src/source/scripts']) {
+    const url = new URL(`${dir}/`, import.meta.url);
+    for (const f of readdirSync(url)) {
+      if (!f.endsWith('.lua')) continue;
+      const body = readFileSync(new URL(f, url), 'utf8');
+      for (const m of body.matchAll(/redis\.p?call\('([A-Za-z]+)'/g)) out.add((m[1] as string).toLowerCase());
+    }
+  }
+  return out;
+})();
+
+/**
+ * Server µs per message in commands, each µs counted once: the commands the service sends
+ * (scripts and EXEC include what they run). A command sent both directly and from a script
+ * (SET of the last-sync time, at most once a second; SREM of vanished keys) counts as inner.
+ */
+export function serverUsPerMsg(costs: readonly CommandCost[]): number {
+  return costs.filter((c) => !INNER_COMMANDS.has(c.command)).reduce((n, c) => n + c.usPerMsg, 0);
+}
+
+/** Commands the bench itself sends while watching a run; left out of commands per message. */
+const BENCH_COMMANDS = new Set([
+  'info',
+  'xlen',
+  'scard',
+  'ping',
+  'client|setname',
+  'select',
+  'hello',
+  'flushall',
+  'config|resetstat',
+]);
 
 export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;

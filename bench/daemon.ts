@@ -88,6 +88,9 @@ export function stackCpuPerMillion(a: StackCpu, b: StackCpu, messages: number): 
   return { kafka: per(a.kafka, b.kafka), source: per(a.source, b.source), target: per(a.target, b.target) };
 }
 
+/** NODE_OPTIONS of the Docker image (docker/Dockerfile), which the bench's services run with too. */
+export const SERVICE_NODE_OPTIONS = '--max-semi-space-size=4';
+
 /**
  * The variables of a bench service: the sandbox's endpoints, DB 0 only, streams matching
  * `pattern`, records to `topic`, no HTTP server; `overrides` (`--set`) last.
@@ -107,6 +110,8 @@ export function serviceEnv(
     KAFKA_TOPIC: topic,
     HTTP_ADDRESS: 'off',
     LOG_LEVEL: 'info',
+    // As the Docker image runs it (docker/Dockerfile); `--set NODE_OPTIONS=` for V8's default.
+    NODE_OPTIONS: SERVICE_NODE_OPTIONS,
     ...overrides,
   };
 }

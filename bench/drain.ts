@@ -11,8 +11,8 @@
 import { join } from 'node:path';
 import {
   benchConfig,
-  commandCalls,
-  commandDelta,
+  commandCosts,
+  commandStats,
   deleteTopics,
   flushSandbox,
   load1,
@@ -22,7 +22,9 @@ import {
   redisOf,
   sleep,
   streamNames,
+  serverUsPerMsg,
   type BenchEnv,
+  type CommandCost,
 } from './common.js';
 import { Daemon, serviceEnv, stackCpu, stackCpuPerMillion, type StackCpu } from './daemon.js';
 
@@ -40,10 +42,19 @@ export interface DrainResult extends DrainCase {
   cpuSecondsPerMillion: number;
   /** CPU seconds per 1M messages of the broker and the two Redis servers over the drain. */
   serverCpuPerMillion: StackCpu;
+  /** CPU µs per message of each process and their sum (service + source + target + broker). */
+  cpuUsPerMsg: { service: number; source: number; target: number; kafka: number; total: number };
   sourceCmdsPerMsg: number;
   targetCmdsPerMsg: number;
-  sourceCommands: Record<string, number>;
-  targetCommands: Record<string, number>;
+  /** INFO commandstats over the drain, per message (scripts' inner commands listed too). */
+  sourceCommands: CommandCost[];
+  targetCommands: CommandCost[];
+  /** Server µs per message in commands (each µs once: see serverUsPerMsg). */
+  sourceServerUsPerMsg: number;
+  targetServerUsPerMsg: number;
+  /** Load average (1 min) at the start and at the end of the drain. */
+  loadStart: number;
+  loadEnd: number;
   load: number;
 }
 
@@ -73,8 +84,8 @@ export async function drain(env: BenchEnv, c: DrainCase, opts: DrainOptions = {}
       opts.nodeFlags,
       opts.logDir ? join(opts.logDir, `${label}.log`) : undefined,
     );
-    const srcBefore = await commandCalls(source);
-    const tgtBefore = await commandCalls(target);
+    const srcBefore = await commandStats(source);
+    const tgtBefore = await commandStats(target);
     const spawnedAt = performance.now();
     await daemon.start();
     const t0 = performance.now();
@@ -90,26 +101,42 @@ export async function drain(env: BenchEnv, c: DrainCase, opts: DrainOptions = {}
     const t1 = performance.now();
     const usage = daemon.usage();
     const servers1 = stackCpu();
-    const srcAfter = await commandCalls(source);
-    const tgtAfter = await commandCalls(target);
+    const srcAfter = await commandStats(source);
+    const tgtAfter = await commandStats(target);
+    const loadEnd = load1();
     const code = await daemon.stop();
     if (code !== 0) log(`${label}: daemon exited with ${code}:\n${daemon.output.slice(-2000)}`);
     const seconds = (t1 - t0) / 1000;
-    const src = commandDelta(srcBefore, srcAfter);
-    const tgt = commandDelta(tgtBefore, tgtAfter);
+    const src = commandCosts(srcBefore, srcAfter, c.messages);
+    const tgt = commandCosts(tgtBefore, tgtAfter, c.messages);
+    const servers = stackCpuPerMillion(servers0, servers1, c.messages);
+    const service = ((usage.cpuSeconds - cpu0) / c.messages) * 1e6;
+    const calls = (costs: CommandCost[]): number => costs.reduce((n, x) => n + x.callsPerMsg, 0);
     return {
       ...c,
       msgPerSec: c.messages / seconds,
       seconds,
       startupMs: t0 - spawnedAt,
       peakRssMb: usage.peakRssBytes / 2 ** 20,
-      cpuSecondsPerMillion: ((usage.cpuSeconds - cpu0) / c.messages) * 1e6,
-      serverCpuPerMillion: stackCpuPerMillion(servers0, servers1, c.messages),
-      sourceCmdsPerMsg: src.total / c.messages,
-      targetCmdsPerMsg: tgt.total / c.messages,
-      sourceCommands: src.byCommand,
-      targetCommands: tgt.byCommand,
-      load: Math.max(loadStart, load1()),
+      cpuSecondsPerMillion: service,
+      serverCpuPerMillion: servers,
+      // CPU seconds per million messages are CPU µs per message.
+      cpuUsPerMsg: {
+        service,
+        source: servers.source,
+        target: servers.target,
+        kafka: servers.kafka,
+        total: service + servers.source + servers.target + servers.kafka,
+      },
+      sourceCmdsPerMsg: calls(src),
+      targetCmdsPerMsg: calls(tgt),
+      sourceCommands: src,
+      targetCommands: tgt,
+      sourceServerUsPerMsg: serverUsPerMsg(src),
+      targetServerUsPerMsg: serverUsPerMsg(tgt),
+      loadStart,
+      loadEnd,
+      load: Math.max(loadStart, loadEnd),
     };
   } finally {
     await source.close();

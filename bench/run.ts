@@ -8,7 +8,7 @@
  *
  *   npm run bench                      full run (1M-message backlogs; 10 KB: 100k), ~15-25 min
  *   npm run bench -- --quick           small sizes, under 2 minutes (the smoke test runs this)
- *   npm run bench -- --only drain      some phases: ceilings,drain,latency,recovery,discovery
+ *   npm run bench -- --only drain      some phases: ceilings,drain,latency,idle,recovery,discovery
  *   npm run bench -- --sizes 1000 --streams 1 --set SOURCE_BATCH_SIZE=2000   tuning experiments
  *   npm run bench -- --messages 200000 backlog of every drain and producer ceiling
  *   npm run bench -- --profile DIR     the drained daemons write V8 CPU profiles into DIR
@@ -36,7 +36,7 @@ if (resolve(process.env['RKS_STACK_DIR'] ?? '') === resolve('.stack')) {
   throw new Error('the bench flushes its Redis servers: point RKS_STACK_DIR at a sandbox, not .stack');
 }
 
-export const PHASES = ['ceilings', 'drain', 'latency', 'recovery', 'discovery'] as const;
+export const PHASES = ['ceilings', 'drain', 'latency', 'idle', 'recovery', 'discovery'] as const;
 export type Phase = (typeof PHASES)[number];
 
 export interface BenchOptions {
@@ -63,6 +63,7 @@ interface Plan {
   latencyMeasureMs: number;
   recoveryKeys: number;
   discoveryStreams: number;
+  idleMs: number;
 }
 
 const FULL: Plan = {
@@ -73,6 +74,7 @@ const FULL: Plan = {
   latencyMeasureMs: 20_000,
   recoveryKeys: 1_000_000,
   discoveryStreams: 10_000,
+  idleMs: 30_000,
 };
 
 const QUICK: Plan = {
@@ -83,6 +85,7 @@ const QUICK: Plan = {
   latencyMeasureMs: 3000,
   recoveryKeys: 50_000,
   discoveryStreams: 1000,
+  idleMs: 5000,
 };
 
 export async function runBench(opts: BenchOptions): Promise<BenchReport> {
@@ -91,7 +94,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   const { drain } = await import('./drain.js');
   const { latency } = await import('./latency.js');
   const { latencyFloor } = await import('./latency-floor.js');
-  const { recovery, discovery } = await import('./startup.js');
+  const { recovery, discovery, idle } = await import('./startup.js');
   const { buildDaemon, useDaemon } = await import('./daemon.js');
   const { log, machine } = await import('./common.js');
 
@@ -111,7 +114,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   const env: BenchEnv = { stack: stackEnv('plaintext'), runId: randomBytes(3).toString('hex') };
   const has = (p: Phase): boolean => opts.phases.includes(p);
   if (opts.daemon) useDaemon(opts.daemon);
-  if (has('drain') || has('latency')) log(`daemon: ${buildDaemon()}`);
+  if (has('drain') || has('latency') || has('idle')) log(`daemon: ${buildDaemon()}`);
   const nodeFlags = opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${resolve(opts.profileDir)}`] : [];
 
   for (const size of opts.sizes) {
@@ -148,6 +151,10 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
         }),
       );
     }
+  }
+  if (has('idle')) {
+    log(`idle: the service's resident set over ${plan.idleMs} ms`);
+    report.idle = await idle(env, plan.idleMs);
   }
   if (has('recovery')) {
     log(`recovery: ${plan.recoveryKeys} unsynced keys`);

@@ -9,7 +9,8 @@
  *    buffered (no TTL, in the unsynced set; never expires until marked), 2 = already synced (its
  *    marker exists: it is in Kafka; nothing written). It rejects when nothing can be relied on
  *    (BufferFullError under maxmemory: retryable; a connection error: retryable); a retried put
- *    of the same messages is harmless (same keys, same content).
+ *    of the same messages is harmless (same keys, same content). With `fresh` (messages read as
+ *    new: never delivered, so no marker can exist) the marker check is skipped.
  *  - `markSynced(keys)`: after Kafka's ack only. The message's TTL starts, its marker is written,
  *    it leaves the unsynced set, atomically per call.
  *  - `deadLetter(items)`: the messages are in the dead-letter stream (with their reason) before
@@ -19,10 +20,10 @@
  *    tell the source and the target are one server under two names.
  */
 import type { KeyFormat } from './key-format.js';
-import type { OutgoingMessage, PutStatus } from './store.js';
+import type { OutgoingMessage, PutOptions, PutStatus } from './store.js';
 
 export interface BufferWriter {
-  put(messages: readonly OutgoingMessage[]): Promise<PutStatus[]>;
+  put(messages: readonly OutgoingMessage[], opts?: PutOptions): Promise<PutStatus[]>;
 }
 
 export interface BufferStore {

@@ -10,6 +10,7 @@
  */
 import type { Config } from '../config/config.js';
 import { ReplicationError } from '../errors.js';
+import { encodeMessage } from './message-layout.js';
 import { asArray, asBuffer, type RedisConnection } from '../redis/client.js';
 import { isCluster, type ClusterConnection } from '../redis/cluster.js';
 import { ClusterKeyFormat, SHARDS } from './cluster-layout.js';
@@ -54,6 +55,10 @@ export class ClusterTargetBuffer extends TargetBuffer {
     return conn as ClusterConnection;
   }
 
+  /**
+   * Always through put_batch.lua (one call per shard), `fresh` or not: a MULTI/MSET per shard would
+   * save little here and the script's marker check keeps re-reads harmless.
+   */
   override async put(messages: readonly OutgoingMessage[], conn: RedisConnection = this.primary): Promise<PutStatus[]> {
     const out: PutStatus[] = new Array<PutStatus>(messages.length);
     const groups = byShard(messages, (m) => this.keys.shardOf(m.key));
@@ -63,10 +68,11 @@ export class ClusterTargetBuffer extends TargetBuffer {
           const chunk = group.slice(i, i + CHUNK_MESSAGES);
           const set = this.keys.unsyncedSetOf((chunk[0] as { item: OutgoingMessage }).item.key);
           const keys: string[] = [set];
-          const args: (string | Buffer)[] = [String(Date.now())];
+          const args: Buffer[] = [];
+          const now = Date.now();
           for (const { item: m } of chunk) {
             keys.push(m.key, this.keys.markerKey(m.key));
-            args.push(m.topic, m.kafkaKey, m.payload);
+            args.push(encodeMessage(m.topic, m.kafkaKey, m.payload, now));
           }
           const reply = asArray(await this.call(conn, () => runScript(conn, 'put_batch', keys, args)));
           chunk.forEach(({ at }, n) => (out[at] = Number(reply[n]) as PutStatus));
@@ -122,10 +128,15 @@ export class ClusterTargetBuffer extends TargetBuffer {
         const page = asArray(reply[1]).map((k) => asBuffer(k).toString('utf8'));
         const groups = byShard(page, (k) => this.keys.shardOf(k));
         const counts = await Promise.all(
-          [...groups.values()].map((group) => {
-            const keys: string[] = [this.keys.unsyncedSetOf((group[0] as { item: string }).item)];
-            for (const { item } of group) keys.push(item, this.keys.markerKey(item));
-            return runScript(conn, 'recover', keys, []).then(Number);
+          [...groups.values()].map(async (group) => {
+            // The markers of one shard share its slot: one MGET, then the script for the rest.
+            const candidates = group.map((g) => g.item);
+            const markers = asArray(await conn.send(['MGET', ...candidates.map((k) => this.keys.markerKey(k))]));
+            const keys: string[] = [this.keys.unsyncedSetOf(candidates[0] as string)];
+            markers.forEach((v, i) => {
+              if (v === null) keys.push(candidates[i] as string);
+            });
+            return keys.length === 1 ? 0 : runScript(conn, 'recover', keys, []).then(Number);
           }),
         );
         found += counts.reduce((a, b) => a + b, 0);

@@ -1,7 +1,7 @@
 /**
  * Layout of the keys the service writes in the target Redis (generate and parse).
  *
- *   message:      {prefix}msg:{topic}:{id}:{origin}
+ *   message:      {prefix}msg:{topic}:{id}:{origin}          (value: see message-layout.ts)
  *   sync marker:  {prefix}synced:{topic}:{id}:{origin}        (value: sync time in ms)
  *   unsynced set: {prefix}unsynced_keys_set                    (SET of message keys)
  *   dead letters: {prefix}dead_letters                         (STREAM)

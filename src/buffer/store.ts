@@ -1,14 +1,17 @@
 /**
  * The target-Redis buffer: the durable place a message lives from the moment it is read until
- * Kafka confirmed it. Layout: see key-format.ts.
+ * Kafka confirmed it. Key names: see key-format.ts; the value of a message key (versioned):
+ * see message-layout.ts.
  *
  * Invariants
  *  - A message key without a sync marker has no TTL and is in the unsynced set: it never expires,
  *    whatever TARGET_REDIS_TIME_TO_LIVE says, however long Kafka is down.
  *  - Only `markSynced` (after Kafka's ack) gives a message its TTL, writes its marker and removes
  *    it from the set, all in one script call, so a crash leaves either the old or the new state.
- *  - Writes are one script call per chunk of messages (not one round trip per message); a
- *    maxmemory refusal fails the whole chunk with BufferFullError (retryable, never a drop).
+ *  - Writes are one script call, or for fresh messages one MULTI/EXEC, per chunk of messages
+ *    (not one round trip per message); a maxmemory refusal fails the whole chunk with
+ *    BufferFullError (retryable, never a drop). A chunk written again (retry, re-read) writes
+ *    the same keys with the same content.
  *  - Failures are classified by reply (redis/errors.ts): a buffer key of the wrong type or a script
  *    error is a TargetRefusedError (not retryable, naming the key or script and what to do); only
  *    the rest is a retryable ConnectionError.
@@ -26,6 +29,7 @@ import { isRetryableRedisError, redisErrorKind } from '../redis/errors.js';
 import type { BufferStore, BufferWriter } from './buffer.js';
 import { DeadLetters } from './dead-letters.js';
 import { KeyFormat, type MessageKeyParts } from './key-format.js';
+import { decodeMessage, encodeMessage } from './message-layout.js';
 import { runScript, type ScriptName } from './scripts.js';
 
 export interface OutgoingMessage {
@@ -40,6 +44,16 @@ export interface StoredMessage extends OutgoingMessage {
   readonly createdMs: number;
   /** The key's parts per the key format; undefined for a key that is not one of ours. */
   readonly parts: MessageKeyParts | undefined;
+}
+
+export interface PutOptions {
+  /**
+   * The messages were never delivered before: entries read as new (XREADGROUP `>`), new direct
+   * messages and key changes. None can have a sync marker, so none is checked. Not for re-reads
+   * of pending entries, claimed entries or resync: a message already in Kafka would be written
+   * again, put back in the unsynced set and sent twice (a duplicate, never a loss).
+   */
+  readonly fresh?: boolean;
 }
 
 /** 0: buffered (new, or written again by a re-read); 2: already synced (in Kafka): not written. */
@@ -79,7 +93,7 @@ export class TargetBuffer implements BufferStore {
   /** A writer on one connection of the pool (round robin): its puts are applied in order. */
   writer(): BufferWriter {
     const conn = this.connection();
-    return { put: (messages) => this.put(messages, conn) };
+    return { put: (messages, opts) => this.put(messages, conn, opts) };
   }
 
   async deadLetter(items: readonly { readonly m: OutgoingMessage; readonly reason: string }[]): Promise<void> {
@@ -94,15 +108,33 @@ export class TargetBuffer implements BufferStore {
     await this.primary.send(['SET', this.keys.lastSync, String(ms)]);
   }
 
-  /** Buffers messages (atomic per chunk) and returns each one's status, in order. */
-  async put(messages: readonly OutgoingMessage[], conn: RedisConnection = this.primary): Promise<PutStatus[]> {
+  /**
+   * Buffers messages (atomic per chunk) and returns each one's status, in order.
+   *
+   * With `fresh` (messages never delivered before, see PutOptions) a chunk is one MULTI + MSET +
+   * SADD + EXEC: no marker is checked and every status is 0. Otherwise put_batch.lua checks each
+   * message's marker and leaves the ones already synced alone (status 2).
+   * Both are atomic per chunk: under maxmemory Redis refuses the EXEC (EXECABORT after the OOM
+   * of the queued MSET) or the script as a whole, so nothing of the chunk is written.
+   */
+  async put(
+    messages: readonly OutgoingMessage[],
+    conn: RedisConnection = this.primary,
+    opts: PutOptions = {},
+  ): Promise<PutStatus[]> {
     const out: PutStatus[] = [];
     for (const chunk of chunks(messages)) {
+      const now = Date.now();
+      if (opts.fresh) {
+        await this.call(conn, () => this.putFresh(conn, chunk, now));
+        for (let i = 0; i < chunk.length; i += 1) out.push(0);
+        continue;
+      }
       const keys: string[] = [this.keys.unsyncedSet];
-      const args: (string | Buffer)[] = [String(Date.now())];
+      const args: Buffer[] = [];
       for (const m of chunk) {
         keys.push(m.key, this.keys.markerKey(m.key));
-        args.push(m.topic, m.kafkaKey, m.payload);
+        args.push(encodeMessage(m.topic, m.kafkaKey, m.payload, now));
       }
       const reply = await this.call(conn, () => runScript(conn, 'put_batch', keys, args), 'put_batch', keys);
       for (const s of asArray(reply)) out.push(Number(s) as PutStatus);
@@ -122,6 +154,23 @@ export class TargetBuffer implements BufferStore {
       );
   }
 
+  /**
+   * One chunk of fresh messages as a transaction. The four commands are queued in the same tick,
+   * so no other command of this connection can come between MULTI and EXEC.
+   */
+  private async putFresh(conn: RedisConnection, chunk: readonly OutgoingMessage[], now: number): Promise<void> {
+    const mset: (string | Buffer)[] = ['MSET'];
+    const sadd: string[] = ['SADD', this.keys.unsyncedSet];
+    for (const m of chunk) {
+      mset.push(m.key, encodeMessage(m.topic, m.kafkaKey, m.payload, now));
+      sadd.push(m.key);
+    }
+    const replies = await Promise.all([conn.send(['MULTI']), conn.send(mset), conn.send(sadd), conn.send(['EXEC'])]);
+    const exec = replies[3] as unknown;
+    if (!Array.isArray(exec)) throw new Error(`EXEC of the buffer write replied ${String(exec)}`);
+    for (const r of exec) if (r instanceof Error) throw r;
+  }
+
   /** Marks messages synced: marker with SYNC_TTL, message TTL starts, removed from the set. */
   async markSynced(messageKeys: readonly string[], conn: RedisConnection = this.connection()): Promise<void> {
     for (let i = 0; i < messageKeys.length; i += CHUNK_MESSAGES) {
@@ -133,9 +182,12 @@ export class TargetBuffer implements BufferStore {
   }
 
   /**
-   * Rebuilds the unsynced set by scanning message keys without marker or TTL. Pipelined: the next
-   * SCAN is sent as soon as a page arrives, while the page's script call is built and runs (at
-   * most RECOVER_IN_FLIGHT calls outstanding), so the client and the server work at the same time.
+   * Rebuilds the unsynced set by scanning message keys without marker or TTL: per SCAN page, one
+   * MGET of the page's markers, then recover.lua with the keys that have none (it adds those
+   * without a TTL to the set). A message marked synced between the MGET and the script has its
+   * TTL by then (marking is atomic), so it is not added. Pipelined: the next SCAN is sent as soon
+   * as a page arrives, with the page's MGET behind it (at most RECOVER_IN_FLIGHT pages
+   * outstanding), so the client and the server work at the same time.
    */
   async recover(pageSize = RECOVER_PAGE): Promise<number> {
     const conn = this.primary;
@@ -153,12 +205,18 @@ export class TargetBuffer implements BufferStore {
       next = cursor === '0' ? undefined : scan(cursor);
       const page = asArray(reply[1]);
       if (page.length === 0) continue;
-      const keys: string[] = [this.keys.unsyncedSet];
-      for (const k of page) {
-        const key = asBuffer(k).toString('utf8');
-        keys.push(key, this.keys.markerKey(key));
-      }
-      const call = this.call(conn, () => runScript(conn, 'recover', keys, []), 'recover', keys).then(Number);
+      const candidates = page.map((k) => asBuffer(k).toString('utf8'));
+      // Sent now, pipelined behind the next SCAN: the page's markers, in one plain command.
+      const markers = conn.send(['MGET', ...candidates.map((k) => this.keys.markerKey(k))]);
+      const call = markers.then((values) => {
+        const keys: string[] = [this.keys.unsyncedSet];
+        asArray(values).forEach((v, i) => {
+          if (v === null) keys.push(candidates[i] as string);
+        });
+        return keys.length === 1
+          ? 0
+          : this.call(conn, () => runScript(conn, 'recover', keys, []), 'recover', keys).then(Number);
+      });
       call.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
       calls.push(call);
       if (calls.length >= RECOVER_IN_FLIGHT) found += await (calls.shift() as Promise<number>);
@@ -185,19 +243,8 @@ export class TargetBuffer implements BufferStore {
       const chunk = messageKeys.slice(i, i + CHUNK_MESSAGES);
       const replies = asArray(await this.call(conn, () => runScript(conn, 'fetch', chunk, []), 'fetch', chunk));
       chunk.forEach((key, n) => {
-        const [topic, kafkaKey, payload, created] = asArray(replies[n]);
-        if (!Buffer.isBuffer(topic) || !Buffer.isBuffer(payload)) {
-          out.push(undefined);
-          return;
-        }
-        out.push({
-          key,
-          topic: topic.toString('utf8'),
-          kafkaKey: Buffer.isBuffer(kafkaKey) ? kafkaKey : Buffer.alloc(0),
-          payload,
-          createdMs: Buffer.isBuffer(created) ? Number(created.toString()) : 0,
-          parts: this.keys.parse(key),
-        });
+        const v = decodeMessage(key, replies[n]);
+        out.push(v === undefined ? undefined : { key, ...v, parts: this.keys.parse(key) });
       });
     }
     return out;

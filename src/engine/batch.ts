@@ -45,13 +45,22 @@ export interface Batch<M extends Message = Message> {
   readonly messages: readonly M[];
   /** The messages are in the target buffer already (resync): they are not written again. */
   readonly buffered?: boolean;
+  /**
+   * The messages were never delivered before (entries read as new, new direct messages and key
+   * changes): none can have a sync marker, so the buffer write skips that check (PutOptions).
+   */
+  readonly fresh?: boolean;
   ack(messages: readonly M[]): Promise<void>;
   nack(messages: readonly M[], reason: string): void;
 }
 
 /** A batch whose acknowledgement does nothing (direct messages, key changes, replays). */
-export function batchOf<M extends Message>(kind: BatchKind, messages: readonly M[], buffered = false): Batch<M> {
-  return { kind, messages, ...(buffered ? { buffered } : {}), ack: NO_ACK, nack: NO_NACK };
+export function batchOf<M extends Message>(
+  kind: BatchKind,
+  messages: readonly M[],
+  opts: { readonly buffered?: boolean; readonly fresh?: boolean } = {},
+): Batch<M> {
+  return { kind, messages, ...opts, ack: NO_ACK, nack: NO_NACK };
 }
 
 const NO_ACK = (): Promise<void> => Promise.resolve();

@@ -184,7 +184,7 @@ export class SyncEngine {
       Buffer.from(deviceId),
       Buffer.isBuffer(message) ? message : Buffer.from(message),
     );
-    const handle = this.pipe.lane('direct').submit(batchOf('direct', [m]));
+    const handle = this.pipe.lane('direct').submit(batchOf('direct', [m], { fresh: true }));
     if (!(await handle.buffered)) throw new SyncError('the engine stopped before the message was buffered');
     if (opts.waitForKafka !== false) await handle.settled;
     return m.key;

@@ -242,7 +242,7 @@ export class KeyCapture {
       }
       if (bytes >= SUBMIT_BYTES || i + READ_KEYS >= window.length) {
         // Safe once buffered; waiting for its produce turn also slows this loop when Kafka is slow.
-        const handle = lane.submit(batchOf('key', messages));
+        const handle = lane.submit(batchOf('key', messages, { fresh: true }));
         if (!(await handle.buffered)) return; // stopped: the next start's snapshot covers these keys
         await handle.admitted;
         this.stats.changes += messages.length;

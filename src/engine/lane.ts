@@ -131,7 +131,7 @@ export class Lane {
     const messages = batch.messages;
     const statuses: PutStatus[] | undefined = batch.buffered
       ? messages.map(() => 0)
-      : await this.p.retrying('buffer write', () => this.writer.put(messages));
+      : await this.p.retrying('buffer write', () => this.writer.put(messages, { fresh: batch.fresh === true }));
     if (!statuses) {
       job.toSend = [];
       this.giveUp(job, messages, 'the buffer write was abandoned (stopping)');

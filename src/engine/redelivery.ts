@@ -131,7 +131,7 @@ export async function resyncPass(
 /** Resent messages: their ack is XACK (+XDEL) of the stream entries they came from, by DB. */
 function resyncBatch(ctx: RedeliveryContext, messages: readonly Message[]): Batch {
   return {
-    ...batchOf('resync', messages, true),
+    ...batchOf('resync', messages, { buffered: true }),
     ack: async (ms) => {
       const byDb = new Map<number, { stream: string; id: string }[]>();
       for (const m of ms) {

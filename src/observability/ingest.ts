@@ -132,6 +132,7 @@ export class Ingest {
           batchOf(
             'direct',
             batch.map((q) => q.msg),
+            { fresh: true },
           ),
         );
         if (!(await handle.buffered)) throw new Error('the engine stopped before the message was buffered');

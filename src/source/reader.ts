@@ -41,9 +41,10 @@ export function entryBatch(
   kind: 'stream' | 'claim',
   messages: readonly Message[],
   metrics: EngineMetrics,
+  fresh = false,
 ): Batch {
   return {
-    ...batchOf(kind, messages),
+    ...batchOf(kind, messages, { fresh }),
     ack: (ms) => ackEntries(src, ms.map(entryOf), metrics),
     nack: () => src.rereadPending(),
   };
@@ -75,6 +76,8 @@ export async function submitEntries(
   entries: readonly SourceEntry[],
   mapping: StreamMapping,
   kind: 'stream' | 'claim' = 'stream',
+  /** Read as new (XREADGROUP `>`): never delivered, so the buffer write skips the marker check. */
+  fresh = false,
 ): Promise<SubmitHandle | undefined> {
   for (const [stream, n] of countBy(entries, (e) => e.stream)) ctx.metrics.entriesRead(src.db, stream, n);
   const gone = entries.filter((e) => e.fields.length === 0);
@@ -87,7 +90,7 @@ export async function submitEntries(
     if (!ctx.pipeline.inFlight.has(m.key)) messages.push(m);
   }
   if (messages.length === 0) return undefined;
-  return lane.submit(entryBatch(src, kind, messages, ctx.metrics));
+  return lane.submit(entryBatch(src, kind, messages, ctx.metrics, fresh));
 }
 
 /** Reads one DB's streams until `signal` aborts, keeping up to SOURCE_READ_AHEAD_BATCHES batches in progress. */
@@ -103,12 +106,12 @@ export async function runReader(
   const { readAheadBatches } = ctx.cfg.source;
   const maxBytes = ctx.cfg.kafka.maxInFlightBytes;
   try {
-    await readBatches(ctx, src, signal, async (entries) => {
+    await readBatches(ctx, src, signal, async (entries, fresh) => {
       let bytes = 0;
       for (const e of entries) for (const f of e.fields) bytes += f.length;
       let handle: SubmitHandle | undefined;
       try {
-        handle = await submitEntries(ctx, lane, src, entries, mapping);
+        handle = await submitEntries(ctx, lane, src, entries, mapping, 'stream', fresh);
       } catch (err) {
         // Its entries stay pending in the source: read them again (in-flight ones are skipped).
         src.rereadPending();
@@ -136,17 +139,18 @@ async function readBatches(
   ctx: ReaderContext,
   src: SourceDb,
   signal: AbortSignal,
-  submit: (entries: SourceEntry[]) => Promise<void>,
+  submit: (entries: SourceEntry[], fresh: boolean) => Promise<void>,
 ): Promise<void> {
   const { batchSize, blockMs } = ctx.cfg.source;
   for (let attempt = 0; !signal.aborted;) {
     let entries: SourceEntry[];
+    let fresh = false;
     try {
       if (src.streamNames.length === 0) {
         await sleep(blockMs, signal);
         continue;
       }
-      entries = await src.read(batchSize, blockMs);
+      ({ entries, fresh } = await src.readBatch(batchSize, blockMs));
       attempt = 0;
     } catch (err) {
       const msg = errorMessage(err);
@@ -162,6 +166,6 @@ async function readBatches(
       }
       continue;
     }
-    if (entries.length > 0 && !signal.aborted) await submit(entries);
+    if (entries.length > 0 && !signal.aborted) await submit(entries, fresh);
   }
 }

@@ -112,8 +112,17 @@ export class SourceDb {
    * then new ones, blocking up to `blockMs` when there is nothing.
    */
   async read(count: number, blockMs: number): Promise<SourceEntry[]> {
+    return (await this.readBatch(count, blockMs)).entries;
+  }
+
+  /**
+   * `read`, saying where the entries came from. `fresh`: read as new (XREADGROUP `>`), so never
+   * delivered to any consumer before and never buffered as synced (TargetBuffer.put's `fresh`);
+   * false for re-read pending entries.
+   */
+  async readBatch(count: number, blockMs: number): Promise<{ entries: SourceEntry[]; fresh: boolean }> {
     const names = [...this.streams];
-    if (names.length === 0) return [];
+    if (names.length === 0) return { entries: [], fresh: true };
     const pending = names.filter((n) => this.pendingCursor.has(n));
     if (pending.length > 0) {
       const per = Math.max(1, Math.floor(count / pending.length));
@@ -125,11 +134,11 @@ export class SourceDb {
         if (!last) this.pendingCursor.delete(n);
         else this.pendingCursor.set(n, last.id);
       }
-      if (entries.length > 0) return entries;
+      if (entries.length > 0) return { entries, fresh: false };
     }
     const per = Math.max(1, Math.floor(count / names.length));
     try {
-      return await this.xreadgroup([
+      const entries = await this.xreadgroup([
         'COUNT',
         String(per),
         'BLOCK',
@@ -138,6 +147,7 @@ export class SourceDb {
         ...names,
         ...names.map(() => '>'),
       ]);
+      return { entries, fresh: true };
     } catch (err) {
       // The reply may have been lost with the connection (a failover, a restart) while Redis
       // recorded the entries as delivered to us: read our own pending entries first next time,

@@ -5,7 +5,7 @@
  */
 import type { BufferStore, BufferWriter } from '../../src/buffer/buffer.js';
 import { KeyFormat } from '../../src/buffer/key-format.js';
-import type { OutgoingMessage, PutStatus } from '../../src/buffer/store.js';
+import type { OutgoingMessage, PutOptions, PutStatus } from '../../src/buffer/store.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
 import { batchOf, MessageFormat, type Batch, type BatchKind, type Message } from '../../src/engine/batch.js';
 import { Pipeline } from '../../src/engine/pipeline.js';
@@ -29,13 +29,13 @@ export class FakeBuffer implements BufferStore {
 
   writer(): BufferWriter {
     return {
-      put: async (messages: readonly OutgoingMessage[]): Promise<PutStatus[]> => {
+      put: async (messages: readonly OutgoingMessage[], opts?: PutOptions): Promise<PutStatus[]> => {
         if (this.failPuts > 0) {
           this.failPuts -= 1;
           throw new Error('target unreachable (fake)');
         }
         await this.gate?.(ids(messages));
-        this.log.push(`put ${ids(messages)}`);
+        this.log.push(`put${opts?.fresh ? ' fresh' : ''} ${ids(messages)}`);
         return messages.map((m) => (this.synced.has(m.key) ? 2 : 0));
       },
     };

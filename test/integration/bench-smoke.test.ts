@@ -78,7 +78,26 @@ describe('benchmark (quick mode)', () => {
       );
       for (const d of report.drains) {
         assert.ok(d.msgPerSec > 0 && d.peakRssMb > 0 && d.cpuSecondsPerMillion > 0, `drain ${d.size} x ${d.streams}`);
+        // The data model's cost, visible in every run: each process's CPU and both servers' commands.
+        const u = d.cpuUsPerMsg;
+        assert.ok(Math.abs(u.total - (u.service + u.source + u.target + u.kafka)) < 1e-6, 'the sum of the four');
+        assert.ok(d.targetServerUsPerMsg > 0 && d.sourceServerUsPerMsg > 0, 'server µs per message');
+        for (const cmd of ['evalsha', 'exec', 'mset'])
+          assert.ok(
+            d.targetCommands.some((c) => c.command === cmd && c.callsPerMsg > 0 && c.usPerCall > 0),
+            `target ${cmd} in the commandstats of drain ${d.size} x ${d.streams}`,
+          );
+        assert.ok(d.sourceCommands.some((c) => c.command === 'xreadgroup'));
       }
+      assert.ok(
+        lines.some((l) => l.startsWith('| drain: INFO commandstats per message |')),
+        'the commandstats table',
+      );
+      assert.ok(
+        lines.some((l) => l.includes('issue 13 goals')),
+        'the goals column',
+      );
+      assert.ok((report.idle?.rssMb.length ?? 0) > 0 && (report.idle?.peakRssMb ?? 0) > 0, 'idle RSS measured');
       assert.equal(report.producer.length, 3);
       assert.deepEqual(
         report.latency.map((l) => [l.kind ?? 'service', l.ratePerSec]),

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { asBuffer, type RedisConnection } from '../../src/redis/client.js';
+import { decodeMessage } from '../../src/buffer/message-layout.js';
+import type { RedisConnection } from '../../src/redis/client.js';
 import { consume, ensureStack, header, redis, uid } from '../helpers/real-stack.js';
 import { deletePrefix, startDaemon, waitFor, type Daemon } from '../helpers/daemon.js';
 
@@ -63,8 +64,9 @@ describe('POST /v1/messages', () => {
     for (const r of [text, b64, raw]) assert.equal(r.status, 202, JSON.stringify(r.json));
     assert.match(text.json.key ?? '', new RegExp(`^${prefix}msg:${topic}:[^:]+:d:dev-text$`));
     // Durable before the answer: the buffer already holds the raw payload.
-    const stored = await target.send(['HGET', raw.json.key as string, 'payload']);
-    assert.ok(stored === null || asBuffer(stored).equals(binary), 'payload stored as sent (or already synced)');
+    const key = raw.json.key as string;
+    const stored = decodeMessage(key, await target.send(['GET', key]))?.payload;
+    assert.ok(stored?.equals(binary), 'payload stored as sent');
 
     const records = await consume([topic], (all) => all.length >= 3);
     const byDevice = new Map(records.map((r) => [header(r, 'rks-device-id'), r]));

@@ -182,4 +182,16 @@ describe('pipeline on fakes', () => {
     assert.deepEqual(log, ['put a1', 'nack a1']);
     assert.equal(pipeline.inFlight.size, 0);
   });
+
+  test('skips the marker check only for batches never delivered before (fresh), never for resent ones', async () => {
+    const { pipeline, buffer, sink, log } = makePipeline();
+    const lane = pipeline.lane('l');
+    const fresh = lane.submit({ ...loggedBatch(log, 'stream', messages(buffer.keys, 'a', 1)), fresh: true });
+    const reread = lane.submit(loggedBatch(log, 'stream', messages(buffer.keys, 'b', 1)));
+    await Promise.all([fresh.buffered, reread.buffered]);
+    assert.deepEqual(lines(log, 'put'), ['put fresh a1', 'put b1']);
+    await until('both produced', () => lines(log, 'produce').length === 2);
+    sink.reportAll();
+    await Promise.all([fresh.settled, reread.settled]);
+  });
 });

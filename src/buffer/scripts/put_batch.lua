@@ -1,18 +1,18 @@
 #!lua
 --[[
-put_batch: buffer a batch of messages in the target Redis, atomically.
+put_batch: buffer a batch of messages in the target Redis, atomically, skipping the ones already
+synced. Used for messages that may have been delivered before (re-read pending entries, claimed
+entries); messages read as new are written without the marker check by TargetBuffer.put (fresh).
 
 KEYS[1]            the unsynced set ({prefix}unsynced_keys_set)
 KEYS[2i], KEYS[2i+1]  for message i (i = 1..n): its message key, its sync-marker key
-ARGV[1]            now, epoch milliseconds (stored as `created`)
-ARGV[3i-1], ARGV[3i], ARGV[3i+1]  for message i: topic, Kafka record key, payload
+ARGV[i]            for message i: its value, layout version 2 (src/buffer/message-layout.ts)
 
 For each message:
   - marker exists      -> already in Kafka: nothing written; status 2
-  - otherwise          -> HSET topic/key/payload/created, no TTL (unsynced never expires),
-                          added to the unsynced set; status 0. A message already buffered (a
-                          re-read) is written again with the same content: one call per message
-                          instead of an EXISTS check too (Lua calls are most of this script's cost).
+  - otherwise          -> SET value, no TTL (unsynced never expires; SET replaces a version-1
+                          hash too), added to the unsynced set; status 0. A message already
+                          buffered (a re-read) is written again with the same content.
 The set additions are one SADD for the whole batch (fewer calls; same result, the script is
 atomic). Returns: the array of statuses, one per message, in order.
 No flags: under maxmemory Redis refuses the whole script (OOM) and nothing is written.
@@ -22,11 +22,10 @@ local unsynced = {}
 local n = (#KEYS - 1) / 2
 for i = 1, n do
   local msg = KEYS[2 * i]
-  local marker = KEYS[2 * i + 1]
-  if redis.call('EXISTS', marker) == 1 then
+  if redis.call('EXISTS', KEYS[2 * i + 1]) == 1 then
     statuses[i] = 2
   else
-    redis.call('HSET', msg, 'topic', ARGV[3 * i - 1], 'key', ARGV[3 * i], 'payload', ARGV[3 * i + 1], 'created', ARGV[1])
+    redis.call('SET', msg, ARGV[i])
     unsynced[#unsynced + 1] = msg
     statuses[i] = 0
   end

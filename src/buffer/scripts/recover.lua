@@ -1,23 +1,22 @@
 #!lua flags=allow-oom
 --[[
-recover: rebuild the unsynced set from one page of message keys found by SCAN.
+recover: rebuild the unsynced set from message keys that SCAN found and that have no sync marker
+(TargetBuffer.recover reads the markers of a SCAN page with one MGET first).
 
 KEYS[1]            the unsynced set
-KEYS[2i], KEYS[2i+1]  for candidate i: a message key, its sync-marker key
+KEYS[1+i]          candidate i: a message key whose marker was missing
 
-A message is unsynced when it has no marker and no TTL (only marking gives it a TTL). Such keys
-are added to the set (one SADD per 1000 keys). Returns the number of keys found unsynced in this
-page.
+A message is unsynced when it has no marker and no TTL (only marking gives it a TTL, together
+with its marker, atomically: a candidate marked since the MGET has a TTL by now). Such keys are
+added to the set (one SADD per 1000 keys). Returns the number of keys found unsynced.
+Any layout version of the message value (String or Hash): only existence and TTL are read.
 ]]
 local found = {}
-local n = (#KEYS - 1) / 2
-for i = 1, n do
-  local msg = KEYS[2 * i]
-  if redis.call('EXISTS', KEYS[2 * i + 1]) == 0 and redis.call('PTTL', msg) == -1 then
-    found[#found + 1] = msg
+for i = 2, #KEYS do
+  if redis.call('PTTL', KEYS[i]) == -1 then
+    found[#found + 1] = KEYS[i]
   end
 end
--- unpack() takes a bounded number of values: add in slices.
 for i = 1, #found, 1000 do
   redis.call('SADD', KEYS[1], unpack(found, i, math.min(i + 999, #found)))
 end
