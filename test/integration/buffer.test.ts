@@ -118,7 +118,7 @@ describe('target buffer', () => {
     assert.equal(await buffer.recover(), 2, 'the unsynced v1 hash and the v2 string');
     assert.deepEqual(await members(buffer), [old!.key, fresh!.key].sort());
     const [a, b, c] = await buffer.fetch([old!.key, synced!.key, fresh!.key]);
-    assert.deepEqual(a, { ...old!, createdMs: 1_700_000_000_123 });
+    assert.deepEqual(a, { ...old!, createdMs: 1_700_000_000_123, parts: buffer.keys.parse(old!.key) });
     assert.equal(b?.topic, synced!.topic, 'a synced v1 hash is still readable');
     assert.deepEqual(c?.payload, fresh!.payload);
     await buffer.markSynced([old!.key]);
