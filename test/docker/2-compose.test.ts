@@ -76,7 +76,14 @@ function manage(action: 'up' | 'down' | 'status', extra: string[] = []): Promise
 
 async function consumeFrom(bootstrap: string, topic: string, want: number, timeoutMs: number): Promise<Message[]> {
   const consumer = new Kafka.KafkaConsumer(
-    { 'bootstrap.servers': bootstrap, 'group.id': `compose-test-${uid()}`, 'enable.auto.commit': false },
+    {
+      'bootstrap.servers': bootstrap,
+      'group.id': `compose-test-${uid()}`,
+      'enable.auto.commit': false,
+      // The service creates the topic on its first send, often after this subscribes: see it
+      // within a second, not at the default 5-minute metadata refresh (seen: 0 records in 90 s).
+      'topic.metadata.refresh.interval.ms': 1000,
+    },
     { 'auto.offset.reset': 'earliest' },
   );
   await new Promise<void>((resolve, reject) =>
@@ -173,6 +180,22 @@ describe('docker-compose.no_swarm.yml, the whole file, through `manage compose`'
     // The file's defaults: topic default-sync-topic, discovery of device:*:stream every 10 s.
     const records = await consumeFrom(`${h}:${d.composeKafka}`, 'default-sync-topic', n, 90_000);
     const seqs = new Set(records.map((r) => (JSON.parse(String(r.value)) as { fields: { seq: string } }).fields.seq));
+    if (seqs.size !== n) {
+      // Say why: the service's own log (the containers are removed after the test).
+      const id = await docker([
+        'ps',
+        '-aq',
+        '--filter',
+        `label=com.docker.compose.project=${PROJECT}`,
+        '--filter',
+        'label=com.docker.compose.service=redis-kafka-sync',
+      ]);
+      const logs = await run('docker', ['logs', '--tail', '60', id]).catch((err: unknown) => ({
+        stdout: '',
+        stderr: String(err),
+      }));
+      process.stdout.write(`# service log (last 60 lines):\n${`${logs.stdout}${logs.stderr}`.replace(/^/gm, '# ')}\n`);
+    }
     assert.equal(seqs.size, n, `all ${n} entries reached the compose Kafka (got ${records.length} records)`);
     const status = await manage('status');
     process.stdout.write(
