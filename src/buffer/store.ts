@@ -338,6 +338,15 @@ function* chunks(messages: readonly OutgoingMessage[]): Generator<OutgoingMessag
   if (chunk.length > 0) yield chunk;
 }
 
+/**
+ * `conn` and the target buffer reach one server (equal INFO run_id): "localhost" and "127.0.0.1",
+ * a DNS alias. False when INFO is refused (ACL, managed Redis).
+ */
+export async function onTargetServer(conn: RedisConnection, target: BufferStore): Promise<boolean> {
+  const [x, y] = await Promise.all([runIdOf(conn), target.serverRunId()]);
+  return x !== undefined && x === y;
+}
+
 /** INFO run_id of the server behind `conn`; undefined when INFO is refused (ACL, managed Redis). */
 export async function runIdOf(conn: RedisConnection): Promise<string | undefined> {
   try {

@@ -15,7 +15,7 @@
  * closes; whatever is still undelivered stays unsynced and pending, to be found on restart.
  */
 import { setMaxListeners } from 'node:events';
-import { runIdOf, type TargetBuffer } from '../buffer/store.js';
+import { onTargetServer, type TargetBuffer } from '../buffer/store.js';
 import { createTargetBuffer } from '../buffer/cluster-store.js';
 import { newMessageId } from '../buffer/key-format.js';
 import type { Config } from '../config/config.js';
@@ -221,9 +221,7 @@ export class SyncEngine {
     if (src.db !== this.cfg.target.db || !this.target.keys.isOwnKey(name)) return false;
     let same = this.sameServerAsTarget.get(src.db);
     if (!same) {
-      same = Promise.all([runIdOf(src.commands), this.target.serverRunId()]).then(
-        ([a, b]) => a !== undefined && a === b,
-      );
+      same = onTargetServer(src.commands, this.target);
       this.sameServerAsTarget.set(src.db, same);
     }
     return same;

@@ -25,9 +25,8 @@
  *  4. Memory is bounded by the number of distinct changed keys: `pending` holds one entry per key,
  *     the snapshot waits for room, and a slow Kafka slows the loop through `submit`.
  */
-import type { BufferStore } from '../buffer/buffer.js';
 import { newMessageId } from '../buffer/key-format.js';
-import { runIdOf } from '../buffer/store.js';
+import { onTargetServer } from '../buffer/store.js';
 import type { Config } from '../config/config.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
@@ -114,7 +113,7 @@ export class KeyCapture {
         this.conns.set(db, conn);
       }
       const first = this.conns.values().next().value as RedisConnection;
-      if (!this.targetIsSource) this.targetIsSource = await sameServer(first, this.pipeline.buffer);
+      if (!this.targetIsSource) this.targetIsSource = await onTargetServer(first, this.pipeline.buffer);
       if (!(await this.retry('check notify-keyspace-events', () => ensureKeyspaceNotifications(first, this.log))))
         return;
       const subscriber = new KeyspaceSubscriber(
@@ -357,13 +356,6 @@ export class KeyCapture {
     }
     return undefined;
   }
-}
-
-/** The source connection and the target buffer reach one server (equal INFO run_id): "localhost" and "127.0.0.1", a DNS alias. */
-async function sameServer(source: RedisConnection, target: BufferStore): Promise<boolean> {
-  // INFO refused (ACL, managed Redis): only equal host and port count.
-  const [x, y] = await Promise.all([runIdOf(source), target.serverRunId()]);
-  return x !== undefined && x === y;
 }
 
 /**

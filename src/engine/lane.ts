@@ -59,6 +59,8 @@ interface Job {
   pending: Message[];
   attempt: number;
   retryAt: number;
+  /** What `pending` costs in the budget (memoryOf), counted once when the write is done. */
+  bytes: number;
   budgetBytes: number;
   /** Reports and follow-up work (mark, ack, dead letters) still running. */
   open: number;
@@ -105,6 +107,7 @@ export class Lane {
       pending: [],
       attempt: 0,
       retryAt: 0,
+      bytes: 0,
       budgetBytes: 0,
       open: 0,
       tally: { delivered: 0 },
@@ -152,6 +155,7 @@ export class Lane {
     for (const m of synced) this.p.inFlight.delete(m);
     job.toSend = toSend;
     job.pending = toSend;
+    job.bytes = memoryOf(toSend);
     this.wake(); // it may be admitted now
     return true;
   }
@@ -202,7 +206,7 @@ export class Lane {
       const job = this.fresh[i] as Job;
       if (job.budgetBytes > 0) continue;
       if (job.toSend === undefined) return;
-      const bytes = memoryOf(job.pending);
+      const { bytes } = job;
       const target = this.p.ackPoint(job.batch.kind) === 'target' && !job.batch.buffered;
       const leaves =
         job.pending.length === 0 || (target && (!this.p.sink.isConnected || !this.p.budget.tryAcquireFits(bytes)));

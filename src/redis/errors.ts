@@ -57,8 +57,8 @@ const BY_PREFIX: Readonly<Record<string, RedisErrorKind>> = {
 /** Replies of kind `other` that mean "try again later": a busy script, a failover, a cluster reshard. */
 const TRANSIENT_OTHER = new Set(['BUSY', 'MASTERDOWN', 'TRYAGAIN', 'CLUSTERDOWN', 'NOREPLICAS']);
 
-const CONNECTION_CLASSES = [
-  ConnectionError,
+/** node-redis's client-side failures: no reply came (socket closed, client offline, timeout). */
+const CLIENT_FAILURES = [
   ClientClosedError,
   ClientOfflineError,
   ConnectionTimeoutError,
@@ -68,6 +68,7 @@ const CONNECTION_CLASSES = [
   SocketTimeoutError,
   TimeoutError,
 ];
+const CONNECTION_CLASSES = [ConnectionError, ...CLIENT_FAILURES];
 const SOCKET_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
@@ -192,16 +193,7 @@ const PREFIXES: readonly (readonly [string, RedisFailureKind])[] = [
   ['EXECABORT', 'command'],
 ];
 
-/** node-redis client-side errors (by class name) and socket errors (by code in the message). */
-const CONNECTION_NAMES = new Set([
-  'ClientClosedError',
-  'ClientOfflineError',
-  'SocketClosedUnexpectedlyError',
-  'ConnectionTimeoutError',
-  'DisconnectsClientError',
-  'SocketTimeoutError',
-  'ReconnectStrategyError',
-]);
+/** Socket errors and node-redis's wordings of a lost connection, by text (the classes: CLIENT_FAILURES). */
 const CONNECTION_TEXT =
   /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|socket closed|client is closed|client is offline|connection (?:is )?closed|Disconnects client|no master/i;
 
@@ -215,7 +207,7 @@ export function classifyRedisError(err: unknown): RedisFailureKind {
 }
 
 function classifyOne(err: unknown): RedisFailureKind {
-  if (err instanceof Error && CONNECTION_NAMES.has(err.constructor.name)) return 'connection';
+  if (CLIENT_FAILURES.some((c) => err instanceof c)) return 'connection';
   const msg = errorMessage(err).trimStart();
   for (const [prefix, kind] of PREFIXES) {
     if (msg.startsWith(prefix) && (msg.length === prefix.length || msg[prefix.length] === ' ')) return kind;
