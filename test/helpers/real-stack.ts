@@ -51,7 +51,12 @@ export async function consume(
   try {
     while (!until(out) && Date.now() < deadline) {
       const batch = await new Promise<Message[]>((resolve, reject) =>
-        consumer.consume(1000, (err, msgs) => (err ? reject(err) : resolve(msgs))),
+        consumer.consume(1000, (err, msgs) => {
+          // A topic the service has not created yet (auto-created at its first record) is
+          // reported as an error of the poll; it is not a failure of the test: poll again.
+          if (err && !topicNotYetThere(err)) reject(err);
+          else resolve(err ? [] : msgs);
+        }),
       );
       out.push(...batch);
     }
@@ -59,6 +64,11 @@ export async function consume(
     await new Promise<void>((resolve) => consumer.disconnect(() => resolve()));
   }
   return out;
+}
+
+function topicNotYetThere(err: { code?: number }): boolean {
+  const codes = Kafka.CODES.ERRORS;
+  return err.code === codes.ERR_UNKNOWN_TOPIC_OR_PART || err.code === codes.ERR__UNKNOWN_TOPIC;
 }
 
 export function header(m: Message, name: string): string | undefined {
