@@ -251,6 +251,13 @@ export class TargetBuffer implements BufferStore {
   }
 
   /** Drops keys from the unsynced set (used for keys whose message no longer exists). */
+  /** Per key: its sync marker exists (it is in Kafka). One EXISTS per key, sent together (pipelined). */
+  async synced(messageKeys: readonly string[]): Promise<boolean[]> {
+    const conn = this.connection();
+    const replies = await Promise.all(messageKeys.map((k) => conn.send(['EXISTS', this.keys.markerKey(k)])));
+    return replies.map((r) => Number(r) === 1);
+  }
+
   async forget(messageKeys: readonly string[]): Promise<void> {
     if (messageKeys.length > 0) await this.primary.send(['SREM', this.keys.unsyncedSet, ...messageKeys]);
   }

@@ -107,6 +107,13 @@ export interface Config {
     readonly messageTimeoutMs: number;
     readonly clientId: string;
     readonly reconnectTimeoutMs: number;
+    /** KAFKA_EXACTLY_ONCE: transactional producer and progress records (sink/transactions.ts). */
+    readonly exactlyOnce: boolean;
+    readonly transactionIntervalMs: number;
+    readonly transactionTimeoutMs: number;
+    readonly progressTopic: string;
+    /** The instance's name (SOURCE_CONSUMER_NAME): its transactional.id and progress record key. */
+    readonly instance: string;
   };
   readonly sync: {
     readonly resyncIntervalMs: number;
@@ -291,6 +298,15 @@ function crossChecks(valid: Map<string, unknown>): string[] {
   }
   const http = parseHttpAddress(v.get('HTTP_ADDRESS') as string);
   if (typeof http === 'string') problems.push(`HTTP_ADDRESS: ${http}`);
+  if (v.get('KAFKA_EXACTLY_ONCE') === true) {
+    if (v.get('SOURCE_CONSUMER_NAME') === '')
+      problems.push(
+        'SOURCE_CONSUMER_NAME: required when KAFKA_EXACTLY_ONCE=true (the transactional.id is derived from it and must stay the same across restarts), e.g. SOURCE_CONSUMER_NAME=edge-1',
+      );
+    const why = checkTopicName(v.get('KAFKA_PROGRESS_TOPIC') as string);
+    if (why)
+      problems.push(`KAFKA_PROGRESS_TOPIC: "${String(v.get('KAFKA_PROGRESS_TOPIC'))}" is not a valid topic: ${why}`);
+  }
   if ((v.get('SYNC_RETRY_MAX_MS') as number) < (v.get('SYNC_RETRY_BASE_MS') as number)) {
     problems.push('SYNC_RETRY_MAX_MS: must be >= SYNC_RETRY_BASE_MS');
   }
@@ -391,14 +407,15 @@ function endpoint(v: Map<string, unknown>, prefix: 'SOURCE' | 'TARGET'): RedisEn
 
 function build(v: Map<string, unknown>, streams: readonly StreamRef[]): Config {
   const g = <T>(name: string): T => v.get(name) as T;
-  const consumerName = g<string>('SOURCE_CONSUMER_NAME');
+  const named = g<string>('SOURCE_CONSUMER_NAME');
+  const consumerName = named === '' ? `${hostname()}-${process.pid}` : named;
   return {
     source: {
       ...endpoint(v, 'SOURCE'),
       dbSearchRange: g('SOURCE_REDIS_DB_SEARCH_RANGE'),
       encoding: g('SOURCE_REDIS_ENCODING'),
       consumerGroup: g('SOURCE_CONSUMER_GROUP'),
-      consumerName: consumerName === '' ? `${hostname()}-${process.pid}` : consumerName,
+      consumerName,
       batchSize: g('SOURCE_BATCH_SIZE'),
       readAheadBatches: g('SOURCE_READ_AHEAD_BATCHES'),
       blockMs: g('SOURCE_BLOCK_MS'),
@@ -451,6 +468,11 @@ function build(v: Map<string, unknown>, streams: readonly StreamRef[]): Config {
       messageTimeoutMs: g('KAFKA_MESSAGE_TIMEOUT_MS'),
       clientId: g('KAFKA_CLIENT_ID'),
       reconnectTimeoutMs: g('KAFKA_RECONNECT_TIMEOUT_MS'),
+      exactlyOnce: g('KAFKA_EXACTLY_ONCE'),
+      transactionIntervalMs: g('KAFKA_TRANSACTION_INTERVAL_MS'),
+      transactionTimeoutMs: g('KAFKA_TRANSACTION_TIMEOUT_MS'),
+      progressTopic: g('KAFKA_PROGRESS_TOPIC'),
+      instance: consumerName,
     },
     sync: {
       resyncIntervalMs: g('SYNC_RESYNC_INTERVAL_MS'),

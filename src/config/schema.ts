@@ -609,6 +609,44 @@ export const FIELDS: readonly FieldSpec[] = [
       'When the producer stays disconnected this long while the bootstrap servers accept TCP connections (librdkafka stuck after a broker restart), it is recreated and its waiting messages resent.',
   }),
   f({
+    env: 'KAFKA_EXACTLY_ONCE',
+    kind: 'bool',
+    default: 'false',
+    group: 'kafka',
+    description:
+      'Exactly-once into Kafka (opt-in): a transactional producer (transactional.id from SOURCE_CONSUMER_NAME, which must then be set) commits the records with the progress record of KAFKA_PROGRESS_TOPIC in one transaction; after a crash, restart or takeover nothing committed is sent again. Consumers read with isolation.level=read_committed. Start waits for Kafka (it fences the previous incarnation first).',
+  }),
+  f({
+    env: 'KAFKA_TRANSACTION_INTERVAL_MS',
+    kind: 'int',
+    default: '100',
+    min: 10,
+    max: 60000,
+    unit: 'ms',
+    group: 'kafka',
+    description:
+      'With KAFKA_EXACTLY_ONCE: how often the open transaction is committed (sooner when it holds half of KAFKA_MAX_IN_FLIGHT_BYTES). Records are acknowledged, marked synced and their source entries acked only after the commit.',
+  }),
+  f({
+    env: 'KAFKA_TRANSACTION_TIMEOUT_MS',
+    kind: 'int',
+    default: '60000',
+    min: 1000,
+    max: 900000,
+    unit: 'ms',
+    group: 'kafka',
+    description:
+      'With KAFKA_EXACTLY_ONCE: transaction.timeout.ms; the broker aborts a transaction open longer (a dead instance). Also the message timeout of the transactional producer: an outage longer aborts the transaction and its records are resent in a new one.',
+  }),
+  f({
+    env: 'KAFKA_PROGRESS_TOPIC',
+    kind: 'string',
+    default: 'redis-kafka-sync-progress',
+    group: 'kafka',
+    description:
+      'With KAFKA_EXACTLY_ONCE: the compacted control topic holding, per instance, what its last transactions committed (written in the same transaction as the records). Created with cleanup.policy=compact when missing.',
+  }),
+  f({
     env: 'KAFKA_CLIENT_ID',
     kind: 'string',
     default: 'redis-kafka-sync',

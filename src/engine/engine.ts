@@ -24,6 +24,7 @@ import { noopMetrics, type EngineMetrics } from '../observability/engine-metrics
 import type { Logger } from '../observability/logger.js';
 import { connectRedis, endpointName, type RedisConnection } from '../redis/client.js';
 import { KafkaSink } from '../sink/producer.js';
+import { TransactionalSink } from '../sink/transactions.js';
 import { checkTopicName } from '../sink/topic.js';
 import { runDiscovery } from '../source/discovery.js';
 import { runReader, submitEntries } from '../source/reader.js';
@@ -35,6 +36,7 @@ import { backoffMs, sleep } from '../util/retry.js';
 import { batchOf } from './batch.js';
 import { runKeyCapture } from './key-capture.js';
 import type { SubmitHandle } from './lane.js';
+import { applyProgress, ProgressCheck } from './exactly-once.js';
 import { Pipeline } from './pipeline.js';
 import { resyncPass, runClaimLoop, runResyncLoop, type RedeliveryContext } from './redelivery.js';
 
@@ -47,8 +49,10 @@ export interface EngineStatus {
 }
 
 export class SyncEngine {
-  readonly sink: KafkaSink;
+  /** KafkaSink, or with KAFKA_EXACTLY_ONCE the TransactionalSink. */
+  readonly sink: KafkaSink | TransactionalSink;
   readonly sources: SourceDbs;
+  private progressCheck: ProgressCheck | undefined;
   private buffer: TargetBuffer | undefined;
   private pipeline: Pipeline | undefined;
   private readonly readLoops = new Map<number, Promise<void>>();
@@ -70,7 +74,12 @@ export class SyncEngine {
     // Every waiting delivery, retry sleep and budget wait listens on these (and stops listening
     // when done): hundreds at once during an outage are expected, not a leak.
     setMaxListeners(0, this.stopCtl.signal, this.abandonCtl.signal);
-    this.sink = new KafkaSink(cfg.kafka, log, { baseMs: cfg.sync.retryBaseMs, maxMs: cfg.sync.retryMaxMs });
+    const retry = { baseMs: cfg.sync.retryBaseMs, maxMs: cfg.sync.retryMaxMs };
+    this.sink = cfg.kafka.exactlyOnce
+      ? new TransactionalSink(cfg.kafka, cfg.source.consumerGroup, log, retry, (outcome, seconds) =>
+          this.metrics.transaction(outcome, seconds),
+        )
+      : new KafkaSink(cfg.kafka, log, retry);
     this.sources = new SourceDbs(cfg.source, async (db) => {
       const [c] = await this.connectWithRetry('source', db, 1);
       return c as RedisConnection;
@@ -113,7 +122,27 @@ export class SyncEngine {
     const t0 = Date.now();
     const recovered = await this.pipeline.retrying('recovery', () => this.target.recover());
     this.log.info({ unsynced: recovered, ms: Date.now() - t0 }, 'recovery: rebuilt the unsynced set');
-    if (opts.connectTimeoutMs !== undefined) {
+    if (this.sink instanceof TransactionalSink) {
+      // Exactly-once: nothing is sent again before the progress check, so start waits for Kafka
+      // (init_transactions fences this instance's previous incarnation; then what its
+      // transactions committed is marked synced, and the readers' re-read only acks those).
+      if (opts.connectTimeoutMs !== undefined) await this.sink.connectOnce(opts.connectTimeoutMs);
+      else await this.sink.connect(this.stopCtl.signal);
+      const progress = this.sink.recovered;
+      const sink = this.sink;
+      await this.pipeline.retryingVoid('exactly-once progress check', () => applyProgress(this.target, progress));
+      this.log.info(
+        { progressKeys: progress.keys.length, instances: progress.seqs.size },
+        'exactly-once: marked what committed transactions hold as synced',
+      );
+      this.progressCheck = new ProgressCheck(
+        sink.progress,
+        this.target,
+        this.log,
+        this.cfg.source.consumerName,
+        this.cfg.source.claimIdleMs,
+      );
+    } else if (opts.connectTimeoutMs !== undefined) {
       await this.sink.connectOnce(opts.connectTimeoutMs);
     } else {
       // The daemon does not wait for Kafka: it buffers (and, with SOURCE_ACK_MODE=target,
@@ -239,6 +268,7 @@ export class SyncEngine {
       sources: this.sources,
       mapping: this.mapping,
       signal: this.stopCtl.signal,
+      exactlyOnce: this.progressCheck,
     };
   }
 

@@ -266,7 +266,9 @@ export class Lane {
     const ackAfterKafka = this.p.ackPoint(job.batch.kind) === 'kafka';
     try {
       if (delivered.length > 0) {
-        if (await this.p.retryingVoid('mark synced', () => this.p.buffer.markSynced(delivered.map((m) => m.key)))) {
+        const keys = delivered.map((m) => m.key);
+        if (await this.p.retryingVoid('mark synced', () => this.p.buffer.markSynced(keys))) {
+          this.p.sink.marked?.(keys);
           this.p.stats.delivered += delivered.length;
           job.tally.delivered += delivered.length;
           this.p.noteSynced();

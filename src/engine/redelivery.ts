@@ -11,6 +11,9 @@
  *                their source entries (already done when SOURCE_ACK_MODE=target)
  * Keys in the unsynced set whose message no longer exists are dropped from the set.
  * Order: claimed and resent messages are not ordered with the readers' (documented).
+ * Exactly-once (KAFKA_EXACTLY_ONCE): a claim first fences the dead owners and marks what their
+ * committed transactions hold; a resync pass first marks what any instance's committed
+ * transactions hold (exactly-once.ts). Both then only send what no transaction committed.
  */
 import type { TargetBuffer } from '../buffer/store.js';
 import { errorMessage } from '../errors.js';
@@ -19,6 +22,7 @@ import type { SourceDbs } from '../source/source-dbs.js';
 import type { StreamMapping } from '../source/stream-message.js';
 import { sleep } from '../util/retry.js';
 import { batchOf, type Batch, type Message } from './batch.js';
+import type { ProgressCheck } from './exactly-once.js';
 import type { SubmitHandle } from './lane.js';
 
 /** SSCAN COUNT of a resync pass: big pages keep the pass from being bound by round trips. */
@@ -29,6 +33,8 @@ export interface RedeliveryContext extends ReaderContext {
   readonly sources: SourceDbs;
   readonly mapping: StreamMapping;
   readonly signal: AbortSignal;
+  /** KAFKA_EXACTLY_ONCE: the progress check before a takeover and before each resync pass. */
+  readonly exactlyOnce?: ProgressCheck | undefined;
 }
 
 export async function runClaimLoop(ctx: RedeliveryContext): Promise<void> {
@@ -44,6 +50,13 @@ export async function runClaimLoop(ctx: RedeliveryContext): Promise<void> {
       for (const stream of src.streamNames) {
         if (signal.aborted) return;
         try {
+          if (ctx.exactlyOnce) {
+            // Fence the dead owners (their open transactions abort), then mark what their
+            // committed transactions hold: the claim's marker check acks those without resending.
+            const owners = await src.idleOwners(stream, cfg.source.claimIdleMs, cfg.source.batchSize);
+            if (owners.length === 0) continue;
+            await ctx.exactlyOnce.beforeTakeover(owners);
+          }
           const claimed = await src.claim(stream, cfg.source.claimIdleMs, cfg.source.batchSize);
           if (claimed.length === 0) continue;
           log.info({ db: src.db, stream, count: claimed.length }, 'claimed entries left pending by another consumer');
@@ -99,6 +112,8 @@ export async function resyncPass(
 ): Promise<number> {
   const { buffer, pipeline } = ctx;
   const minAge = opts.minAgeMs ?? 0;
+  // Exactly-once: what committed transactions hold is marked first, so the pass never sees it.
+  if (ctx.exactlyOnce) await ctx.exactlyOnce.refresh();
   const lane = pipeline.lane('resync');
   const handles: SubmitHandle[] = [];
   let cursor = '0';
@@ -117,15 +132,46 @@ export async function resyncPass(
     if (due.length === 0) continue;
     // SSCAN pages come in no order; within a page, oldest first keeps most of each device's order.
     due.sort((x, y) => x.createdMs - y.createdMs || (x.key < y.key ? -1 : x.key > y.key ? 1 : 0));
-    const messages = due.map((m) =>
+    let messages = due.map((m) =>
       pipeline.format.rebuild(m.topic === '' && opts.defaultTopic ? { ...m, topic: opts.defaultTopic } : m, m.parts),
     );
+    if (ctx.exactlyOnce) messages = await unowned(ctx, messages);
+    if (messages.length === 0) continue;
     const handle = lane.submit(resyncBatch(ctx, messages));
     handles.push(handle);
     await handle.admitted;
   } while (cursor !== '0' && !ctx.signal.aborted);
   await Promise.all(handles.map((h) => h.settled));
   return handles.reduce((n, h) => n + h.tally.delivered, 0);
+}
+
+/**
+ * Exactly-once: of the messages due, those no one else may still be sending. A stream entry still
+ * pending in the group belongs to its consumer (it resends it on restart, or the claim loop takes
+ * it over after fencing it): skipped. Of the rest, those marked synced meanwhile are dropped (an
+ * owner marks before it acks, so an entry no longer pending whose message is unmarked was never
+ * committed).
+ */
+async function unowned(ctx: RedeliveryContext, due: Message[]): Promise<Message[]> {
+  const byStream = new Map<string, { db: number; stream: string; ids: string[] }>();
+  for (const m of due) {
+    if (m.origin.kind !== 'stream') continue;
+    const k = `${m.origin.db}/${m.origin.stream}`;
+    let g = byStream.get(k);
+    if (!g) byStream.set(k, (g = { db: m.origin.db, stream: m.origin.stream, ids: [] }));
+    g.ids.push(m.id);
+  }
+  const pending = new Set<string>();
+  for (const [k, g] of byStream) {
+    const src = await ctx.sources.get(g.db);
+    for (const id of await src.pendingIds(g.stream, g.ids)) pending.add(`${k}/${id}`);
+  }
+  const free = due.filter(
+    (m) => m.origin.kind !== 'stream' || !pending.has(`${m.origin.db}/${m.origin.stream}/${m.id}`),
+  );
+  if (free.length === 0) return free;
+  const synced = await ctx.buffer.synced(free.map((m) => m.key));
+  return free.filter((_, i) => !synced[i]);
 }
 
 /** Resent messages: their ack is XACK (+XDEL) of the stream entries they came from, by DB. */

@@ -12,6 +12,8 @@
  *   deadLettered     after messages were moved to the dead-letter stream
  *   deliveryLatency  seconds from the buffer write of a batch to Kafka's ack of it
  *   retry            each retried attempt of an operation (Redis write, Kafka delivery, ...)
+ *   transaction      a Kafka transaction ended (KAFKA_EXACTLY_ONCE): committed (with the commit's
+ *                    seconds) or aborted
  *   pause            a reader starts waiting (in-flight budget full, target full); the returned
  *                    function ends the pause and must be called exactly once
  */
@@ -27,6 +29,7 @@ export interface EngineMetrics {
   deadLettered(topic: string, count: number): void;
   deliveryLatency(seconds: number): void;
   retry(operation: string, count: number): void;
+  transaction(outcome: 'committed' | 'aborted', seconds: number): void;
   pause(reason: PauseReason): () => void;
 }
 
@@ -40,6 +43,7 @@ export const noopMetrics: EngineMetrics = {
   deadLettered: noop,
   deliveryLatency: noop,
   retry: noop,
+  transaction: noop,
   pause: () => noop,
 };
 

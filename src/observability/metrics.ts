@@ -40,6 +40,8 @@ export const METRIC = {
   ingest: 'rks_http_ingest_requests_total',
   failovers: 'rks_redis_failovers_total',
   failoverInProgress: 'rks_redis_failover_in_progress',
+  transactions: 'rks_kafka_transactions_total',
+  transactionSeconds: 'rks_kafka_transaction_commit_seconds',
 } as const;
 
 export interface StreamGroupState {
@@ -70,10 +72,25 @@ export interface Totals {
   deadLettered: number;
   retries: number;
   pauses: number;
+  /** KAFKA_EXACTLY_ONCE: transactions ended, and the last commit's latency. */
+  transactionsCommitted: number;
+  transactionsAborted: number;
+  lastCommitMs: number;
 }
 
 export class SyncMetrics implements EngineMetrics {
-  readonly totals: Totals = { read: 0, buffered: 0, sent: 0, acknowledged: 0, deadLettered: 0, retries: 0, pauses: 0 };
+  readonly totals: Totals = {
+    read: 0,
+    buffered: 0,
+    sent: 0,
+    acknowledged: 0,
+    deadLettered: 0,
+    retries: 0,
+    pauses: 0,
+    transactionsCommitted: 0,
+    transactionsAborted: 0,
+    lastCommitMs: 0,
+  };
   /** Messages sent per topic since start (dashboard rates). */
   readonly sentByTopic = new Map<string, number>();
   private readonly pausedNow = new Map<PauseReason, number>();
@@ -88,6 +105,8 @@ export class SyncMetrics implements EngineMetrics {
     paused: Gauge<'reason'>;
     latency: Histogram;
     ingest: Counter<'status'>;
+    transactions: Counter<'outcome'>;
+    commitSeconds: Histogram;
   };
   private source: ScrapeSource | undefined;
 
@@ -159,6 +178,18 @@ export class SyncMetrics implements EngineMetrics {
         labelNames: ['status'],
         registers,
       }),
+      transactions: new Counter({
+        name: METRIC.transactions,
+        help: 'Kafka transactions ended (KAFKA_EXACTLY_ONCE), by outcome: committed, or aborted (their records are resent).',
+        labelNames: ['outcome'],
+        registers,
+      }),
+      commitSeconds: new Histogram({
+        name: METRIC.transactionSeconds,
+        help: 'Seconds from the start of a commit (progress record written) to commit_transaction returning (KAFKA_EXACTLY_ONCE).',
+        buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60],
+        registers,
+      }),
     };
     for (const reason of ['in_flight_budget', 'target_full'] as const) this.c.paused.set({ reason }, 0);
     this.registerScrapeGauges(registers);
@@ -213,6 +244,14 @@ export class SyncMetrics implements EngineMetrics {
   /** Readers paused right now, all reasons. */
   get pausedCount(): number {
     return [...this.pausedNow.values()].reduce((a, b) => a + b, 0);
+  }
+  transaction(outcome: 'committed' | 'aborted', seconds: number): void {
+    if (outcome === 'committed') {
+      this.totals.transactionsCommitted += 1;
+      this.totals.lastCommitMs = seconds * 1000;
+      this.c.commitSeconds.observe(seconds);
+    } else this.totals.transactionsAborted += 1;
+    this.c.transactions.inc({ outcome });
   }
   ingestRequest(status: number): void {
     this.c.ingest.inc({ status: String(status) });

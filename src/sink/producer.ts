@@ -349,7 +349,7 @@ async function bootstrapReachable(servers: string): Promise<boolean> {
 }
 
 /** disconnect() throws when the producer never connected; closing must never throw. */
-function safeDisconnect(p: Kafka.Producer, timeoutMs = 5000, done: () => void = () => undefined): void {
+export function safeDisconnect(p: Kafka.Producer, timeoutMs = 5000, done: () => void = () => undefined): void {
   try {
     p.disconnect(timeoutMs, () => done());
   } catch {
@@ -357,7 +357,8 @@ function safeDisconnect(p: Kafka.Producer, timeoutMs = 5000, done: () => void = 
   }
 }
 
-function classify(err: LibrdKafkaError, m: SinkRecord | undefined, maxBytes: number): SyncError {
+/** A delivery failure: poison when Kafka can never take the record as is, else retryable. */
+export function classify(err: LibrdKafkaError, m: SinkRecord | undefined, maxBytes: number): SyncError {
   if (POISON_CODES.has(err.code)) {
     const size = m ? ` (${m.payload.length} bytes)` : '';
     return new PoisonMessageError(

@@ -15,8 +15,11 @@
  *    record at once (retryable); `producible` resolves once there is one. After that, an outage only
  *    queues records in the client, in order; when the client is replaced (stuck or fatal), the
  *    records it held are failed as retryable, in the order they were produced.
+ *  - An exactly-once sink (transactions.ts) reports a record delivered only once the transaction
+ *    holding it committed; an aborted transaction fails all its records (retryable).
  */
 import type { MessageHeader } from '@confluentinc/kafka-javascript';
+import type { Origin } from '../buffer/key-format.js';
 import type { SyncError } from '../errors.js';
 
 export interface SinkRecord {
@@ -24,6 +27,10 @@ export interface SinkRecord {
   readonly kafkaKey: Buffer;
   readonly payload: Buffer;
   readonly headers: readonly MessageHeader[];
+  /** The buffer key and origin (pipeline messages have them): what an exactly-once sink records as progress. */
+  readonly key?: string;
+  readonly id?: string;
+  readonly origin?: Origin;
 }
 
 /** `undefined`: delivered. */
@@ -42,4 +49,9 @@ export interface Sink {
   readonly status: string;
   producible(signal: AbortSignal): Promise<void>;
   produce(records: readonly SinkRecord[]): SendTicket;
+  /**
+   * The pipeline marked these buffer keys synced in the target (after their delivery). An
+   * exactly-once sink lists committed keys in its progress records until told so; others ignore it.
+   */
+  marked?(keys: readonly string[]): void;
 }

@@ -185,6 +185,39 @@ export class SourceDb {
     return out;
   }
 
+  /**
+   * The other consumers holding entries idle longer than `minIdleMs` (XPENDING IDLE, up to
+   * `count` entries looked at): whose entries a claim would take (exactly-once fences them first).
+   */
+  async idleOwners(stream: string, minIdleMs: number, count: number): Promise<string[]> {
+    const reply = asArray(
+      await this.commands.send([
+        'XPENDING',
+        stream,
+        this.cfg.consumerGroup,
+        'IDLE',
+        String(minIdleMs),
+        '-',
+        '+',
+        String(count),
+      ]),
+    );
+    const owners = new Set<string>();
+    for (const e of reply) {
+      const owner = asBuffer(asArray(e)[1]).toString();
+      if (owner !== this.cfg.consumerName) owners.add(owner);
+    }
+    return [...owners];
+  }
+
+  /** Which of `ids` are pending in the group (delivered to a consumer, not acknowledged). One XPENDING each, pipelined. */
+  async pendingIds(stream: string, ids: readonly string[]): Promise<Set<string>> {
+    const replies = await Promise.all(
+      ids.map((id) => this.commands.send(['XPENDING', stream, this.cfg.consumerGroup, id, id, '1'])),
+    );
+    return new Set(ids.filter((_, i) => asArray(replies[i] as Reply).length > 0));
+  }
+
   /** Resets the idle time of our own pending entries (XCLAIM JUSTID), in chunks. */
   async touch(stream: string, ids: readonly string[]): Promise<void> {
     for (let i = 0; i < ids.length; i += 1000) {

@@ -110,7 +110,18 @@ function render(s) {
     s.inFlight.batches + ' batches · ' + bytes(s.inFlight.bytes) + (s.pausedNow > 0 ? ' · readers paused' : '');
   $('dead-count').textContent = fmt(s.deadLetterCount);
   $('last-sync').textContent = s.lastSyncMs ? ago(s.nowMs - s.lastSyncMs) : 'never';
-  $('retries').textContent = fmt(s.totals.retries) + ' retries · ' + fmt(s.totals.pauses) + ' pauses';
+  const t = s.totals;
+  const txns =
+    t.transactionsCommitted + t.transactionsAborted > 0
+      ? ' · transactions ' +
+        fmt(t.transactionsCommitted) +
+        ' committed, ' +
+        fmt(t.transactionsAborted) +
+        ' aborted, last commit ' +
+        Math.round(t.lastCommitMs) +
+        ' ms'
+      : '';
+  $('retries').textContent = fmt(t.retries) + ' retries · ' + fmt(t.pauses) + ' pauses' + txns;
   drawChart(s.history);
 
   const conns = $('connections');

@@ -1,0 +1,469 @@
+/**
+ * The exactly-once sink (KAFKA_EXACTLY_ONCE=true): one transactional librdkafka producer
+ * (transactional.id from SOURCE_CONSUMER_NAME, progress.ts) that groups the batches it is given
+ * into transactions and commits each with the progress records naming what it holds.
+ * Implements the `Sink` contract (sink.ts), with one difference in meaning: a record's outcome is
+ * "delivered" only once its transaction committed, so the pipeline marks it synced and acks the
+ * source only then.
+ *
+ *   produce(records) ─▶ (in call order) wait while a commit is under way, begin a transaction if
+ *                       none is open, queue the records in it (`accepted`)
+ *   every KAFKA_TRANSACTION_INTERVAL_MS, or sooner once the transaction holds
+ *   KAFKA_MAX_CONCURRENT_SENDS batches or half of KAFKA_MAX_IN_FLIGHT_BYTES:
+ *                    ─▶ progress records (this transaction's buffer keys + keys committed before
+ *                       whose synced mark is not confirmed yet: `marked`) ─▶ commit
+ *                    ─▶ committed: every record delivered; aborted: every record failed
+ *                       (retryable), so the lanes resend them, in order, in a new transaction
+ *
+ * Invariants
+ *  1. One transaction open at a time; records join it in produce order; none is produced while a
+ *     commit is under way. So a lane's order is the order within and across transactions.
+ *  2. A record counts as delivered only after commitTransaction succeeded. An outcome the client
+ *     cannot know (a commit that timed out for longer than KAFKA_RECONNECT_TIMEOUT_MS, a fatal
+ *     error) is settled by the truth: a new producer with the same transactional.id
+ *     (init_transactions fences the old one and aborts what it left open), then this instance's
+ *     latest committed seq is read back from the progress topic: at or above the transaction's
+ *     seq it committed, below it aborted. Never guessed, so never sent twice, never lost.
+ *  3. Every key a committed transaction holds stays listed in this instance's progress records
+ *     until the pipeline confirmed it marked synced in the target (`marked`): a crash between the
+ *     commit and the mark cannot make it look unsent (progress.ts, invariant 2).
+ */
+import Kafka from '@confluentinc/kafka-javascript';
+import type { DeliveryReport, LibrdKafkaError, MessageHeader } from '@confluentinc/kafka-javascript';
+import type { Config } from '../config/config.js';
+import { ConnectionError, DeliveryError, errorMessage, type SyncError } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
+import { explainConnectFailure } from '../security/kafka-failure.js';
+import { backoffMs, sleep, untilWoken } from '../util/retry.js';
+import { producerSettings } from './kafka-config.js';
+import { classify, safeDisconnect } from './producer.js';
+import { encodeProgress, progressRecords, ProgressLog, transactionalId, type Progress } from './progress.js';
+import type { Outcome, SendTicket, Sink, SinkRecord } from './sink.js';
+
+const CODES = Kafka.CODES.ERRORS;
+
+/** What the sink reports of each transaction (metrics, dashboard). */
+export type TransactionListener = (outcome: 'committed' | 'aborted', seconds: number, records: number) => void;
+
+interface PendingBatch {
+  readonly records: readonly SinkRecord[];
+  /** Set at produce time for a record the client refused at once (too large: poison). */
+  readonly refused: (SyncError | undefined)[];
+  /** The delivery report's error of each record, if any (decides poison vs retry on abort). */
+  readonly reported: (LibrdKafkaError | undefined)[];
+  readonly resolve: (o: Outcome[]) => void;
+}
+
+interface Txn {
+  readonly seq: number;
+  readonly startedMs: number;
+  readonly batches: PendingBatch[];
+  readonly keys: string[];
+  readonly streams: Map<string, string>;
+  bytes: number;
+  /** produce calls still queueing records into it (QUEUE_FULL waits). */
+  enqueuing: number;
+  idle: (() => void)[];
+}
+
+export class TransactionalSink implements Sink {
+  readonly progress: ProgressLog;
+  /** What the progress topic said at the last connection (the engine applies it before starting). */
+  recovered: Progress = { seqs: new Map(), keys: [] };
+  private producer: Kafka.Producer | undefined;
+  private connected = false;
+  private closed = false;
+  private lastError: string | undefined;
+  private producibleWaiters: (() => void)[] = [];
+  private open: Txn | undefined;
+  private committing: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  /** The produce calls, chained: records join transactions in call order. */
+  private gate: Promise<void> = Promise.resolve();
+  /** Keys committed whose synced mark is not confirmed yet (listed again in every progress record). */
+  private readonly carried = new Set<string>();
+  /** The last committed transaction's seq. */
+  private seq = 0;
+  private readonly id: string;
+  private readonly endpoint: string;
+
+  constructor(
+    private readonly cfg: Config['kafka'],
+    consumerGroup: string,
+    private readonly log: Logger,
+    private readonly retry: { readonly baseMs: number; readonly maxMs: number } = { baseMs: 200, maxMs: 10_000 },
+    private readonly onTransaction: TransactionListener = () => undefined,
+  ) {
+    this.id = transactionalId(consumerGroup, cfg.instance);
+    this.endpoint = `Kafka ${cfg.securityProtocol} ${cfg.bootstrapServers}`;
+    this.progress = new ProgressLog(cfg, consumerGroup, log);
+  }
+
+  get canProduce(): boolean {
+    return this.producer !== undefined;
+  }
+  get isConnected(): boolean {
+    return this.connected;
+  }
+  get status(): string {
+    return this.connected ? 'connected' : `disconnected${this.lastError ? `: ${this.lastError}` : ''}`;
+  }
+  /** Keys listed again in the next progress record (for tests and status). */
+  get carriedCount(): number {
+    return this.carried.size;
+  }
+
+  producible(signal: AbortSignal): Promise<void> {
+    if (this.producer) return Promise.resolve();
+    return untilWoken((wake) => this.producibleWaiters.push(wake), signal);
+  }
+
+  /** Connects (fencing this instance's previous incarnation) and reads the progress, retrying with backoff. */
+  async connect(signal?: AbortSignal): Promise<void> {
+    for (let attempt = 0; !signal?.aborted && !this.closed; attempt += 1) {
+      try {
+        await this.connectOnce(30_000);
+        return;
+      } catch (err) {
+        this.lastError = errorMessage(err);
+        this.log.warn(
+          { err: this.lastError, endpoint: this.endpoint, transactionalId: this.id, attempt },
+          'Kafka (transactional) not ready yet; retrying',
+        );
+        await sleep(backoffMs(attempt, this.retry.baseMs, this.retry.maxMs), signal);
+      }
+    }
+  }
+
+  /**
+   * One attempt: a producer with this instance's transactional.id, init_transactions (aborts what
+   * a previous incarnation left open), the progress topic created if missing and read to its end.
+   */
+  async connectOnce(timeoutMs: number): Promise<void> {
+    const settings = producerSettings(this.cfg);
+    delete settings['message.timeout.ms']; // follows transaction.timeout.ms
+    const producer = new Kafka.Producer({
+      ...settings,
+      'transactional.id': this.id,
+      'transaction.timeout.ms': this.cfg.transactionTimeoutMs,
+    } as Kafka.ProducerGlobalConfig);
+    producer.on('delivery-report', (err: LibrdKafkaError | null, report: DeliveryReport) => this.onReport(err, report));
+    producer.on('event.error', (err: LibrdKafkaError) => this.onError(producer, err));
+    try {
+      await new Promise<void>((resolve, reject) =>
+        producer.connect({ timeout: timeoutMs }, (err) =>
+          err
+            ? reject(new ConnectionError(explainConnectFailure(this.endpoint, err.message, []), { cause: err }))
+            : resolve(),
+        ),
+      );
+      producer.setPollInBackground(true);
+      await new Promise<void>((resolve, reject) =>
+        producer.initTransactions(timeoutMs, (err) =>
+          err
+            ? reject(
+                new ConnectionError(`${this.endpoint}: init_transactions of ${this.id}: ${err.message}`, {
+                  cause: err,
+                }),
+              )
+            : resolve(),
+        ),
+      );
+      await this.progress.ensureTopic(timeoutMs);
+      const progress = await this.progress.read(timeoutMs);
+      if (this.closed) throw new ConnectionError(`${this.endpoint}: sink closed while connecting`);
+      this.recovered = progress;
+      this.seq = Math.max(this.seq, progress.seqs.get(this.cfg.instance) ?? 0);
+    } catch (err) {
+      safeDisconnect(producer);
+      throw err;
+    }
+    this.producer = producer;
+    this.connected = true;
+    this.lastError = undefined;
+    this.log.info(
+      {
+        endpoint: this.endpoint,
+        transactionalId: this.id,
+        committedSeq: this.seq,
+        progressKeys: this.recovered.keys.length,
+      },
+      'connected to Kafka (exactly-once: transactions)',
+    );
+    const waiters = this.producibleWaiters;
+    this.producibleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  produce(records: readonly SinkRecord[]): SendTicket {
+    if (records.length === 0) return { accepted: Promise.resolve(), outcomes: Promise.resolve([]) };
+    if (!this.producer) {
+      const err = new DeliveryError(`${this.endpoint}: not connected to Kafka`, { retryable: true });
+      return { accepted: Promise.resolve(), outcomes: Promise.resolve(records.map(() => err)) };
+    }
+    let resolve!: (o: Outcome[]) => void;
+    const outcomes = new Promise<Outcome[]>((r) => (resolve = r));
+    const batch: PendingBatch = {
+      records,
+      refused: new Array<SyncError | undefined>(records.length),
+      reported: new Array<LibrdKafkaError | undefined>(records.length),
+      resolve,
+    };
+    const accepted = this.gate.then(() => this.enqueue(batch));
+    this.gate = accepted;
+    return { accepted, outcomes };
+  }
+
+  /** The pipeline confirmed these keys marked synced in the target: no need to list them again. */
+  marked(keys: readonly string[]): void {
+    for (const k of keys) this.carried.delete(k);
+  }
+
+  /** Commits the open transaction now and waits for it (shutdown). */
+  async flush(timeoutMs: number): Promise<void> {
+    const txn = this.open;
+    const done = txn ? this.commit(txn) : (this.committing ?? Promise.resolve());
+    await Promise.race([done, sleep(timeoutMs)]);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    const p = this.producer;
+    this.producer = undefined;
+    this.connected = false;
+    // An open transaction is left to the broker (aborted at the next init_transactions or its
+    // timeout); its records are failed here so nothing waits on them (they stay buffered).
+    const txn = this.open;
+    this.open = undefined;
+    if (txn) this.settle(txn, 'aborted', 'the sink closed before the transaction committed');
+    if (p) await new Promise<void>((resolve) => safeDisconnect(p, 5000, resolve));
+    await this.progress.close();
+  }
+
+  private async enqueue(batch: PendingBatch): Promise<void> {
+    const txn = await this.openTxn();
+    if (!txn) {
+      const err = new DeliveryError(`${this.endpoint}: producer not connected`, { retryable: true });
+      batch.resolve(batch.records.map(() => err));
+      return;
+    }
+    txn.enqueuing += 1;
+    try {
+      let waits = 0;
+      for (let i = 0; i < batch.records.length;) {
+        const r = batch.records[i] as SinkRecord;
+        const p = this.producer;
+        if (!p) {
+          batch.refused[i] = new DeliveryError(`${this.endpoint}: producer not connected`, { retryable: true });
+          i += 1;
+          continue;
+        }
+        try {
+          p.produce(
+            r.topic,
+            null,
+            r.payload,
+            r.kafkaKey,
+            Date.now(),
+            { batch, index: i },
+            r.headers as MessageHeader[],
+          );
+        } catch (err) {
+          const e = err as LibrdKafkaError;
+          if (e.code === CODES.ERR__QUEUE_FULL) {
+            p.poll();
+            waits += 1;
+            await sleep(Math.min(100, 5 * waits));
+            continue;
+          }
+          batch.refused[i] = classify(e, r, this.cfg.maxRequestSizeBytes);
+          i += 1;
+          continue;
+        }
+        waits = 0;
+        txn.bytes += r.payload.length;
+        if (r.key !== undefined) txn.keys.push(r.key);
+        if (r.origin?.kind === 'stream' && r.id !== undefined)
+          txn.streams.set(`${r.origin.db}/${r.origin.stream}`, r.id);
+        i += 1;
+      }
+      txn.batches.push(batch);
+    } finally {
+      txn.enqueuing -= 1;
+      if (txn.enqueuing === 0) for (const f of txn.idle.splice(0)) f();
+    }
+    if (txn.batches.length >= this.cfg.maxConcurrentSends || txn.bytes >= this.cfg.maxInFlightBytes / 2)
+      void this.commit(txn);
+  }
+
+  /** The open transaction, begun if none is (after any commit under way); undefined without a producer. */
+  private async openTxn(): Promise<Txn | undefined> {
+    while (this.committing) await this.committing;
+    if (this.open) return this.open;
+    const p = this.producer;
+    if (!p) return undefined;
+    await new Promise<void>((resolve, reject) => p.beginTransaction((err) => (err ? reject(err) : resolve()))).catch(
+      (err: unknown) => {
+        // Only when the producer is unusable (fatal); the commit path replaces it.
+        this.log.warn({ err: errorMessage(err) }, 'begin_transaction failed');
+      },
+    );
+    const txn: Txn = {
+      seq: this.seq + 1,
+      startedMs: Date.now(),
+      batches: [],
+      keys: [],
+      streams: new Map(),
+      bytes: 0,
+      enqueuing: 0,
+      idle: [],
+    };
+    this.open = txn;
+    this.timer = setTimeout(() => void this.commit(txn), this.cfg.transactionIntervalMs);
+    return txn;
+  }
+
+  /** Ends a transaction: commit (or abort), settle its records. One at a time. */
+  private commit(txn: Txn): Promise<void> {
+    if (this.open !== txn) return this.committing ?? Promise.resolve();
+    this.open = undefined;
+    clearTimeout(this.timer);
+    const run = (async () => {
+      if (txn.enqueuing > 0) await new Promise<void>((r) => txn.idle.push(r));
+      const outcome = await this.finish(txn);
+      this.settle(txn, outcome.result, outcome.reason);
+    })().finally(() => {
+      if (this.committing === run) this.committing = undefined;
+    });
+    this.committing = run;
+    return run;
+  }
+
+  private async finish(txn: Txn): Promise<{ result: 'committed' | 'aborted'; reason?: string }> {
+    const t0 = Date.now();
+    const keys = [...txn.keys, ...this.carried];
+    const base = {
+      v: 1 as const,
+      instance: this.cfg.instance,
+      seq: txn.seq,
+      streams: Object.fromEntries(txn.streams),
+      atMs: t0,
+    };
+    const records = progressRecords(base, keys, Math.floor(this.cfg.maxRequestSizeBytes / 2));
+    const p = this.producer;
+    if (!p) return { result: 'aborted', reason: 'producer not connected' };
+    try {
+      for (const r of records) p.produce(this.progress.topic, null, encodeProgress(r), `${this.id}/${r.part}`, t0);
+    } catch (err) {
+      this.log.warn({ err: errorMessage(err) }, 'writing the progress record failed; aborting the transaction');
+      return this.abort(txn, `progress record: ${errorMessage(err)}`);
+    }
+    for (let attempt = 0; ; attempt += 1) {
+      const err = await call((cb) => p.commitTransaction(this.cfg.transactionTimeoutMs, cb));
+      if (!err) {
+        this.seq = txn.seq;
+        this.connected = true;
+        this.onTransaction('committed', (Date.now() - t0) / 1000, txn.keys.length);
+        return { result: 'committed' };
+      }
+      this.lastError = err.message;
+      if (err.isTxnRequiresAbort && !err.isFatal) return this.abort(txn, err.message);
+      if (err.isFatal || Date.now() - t0 > this.cfg.reconnectTimeoutMs || this.closed)
+        return this.settleByProgress(txn, `commit failed: ${err.message}`);
+      this.log.warn({ seq: txn.seq, attempt, err: err.message }, 'commit_transaction failed; retrying');
+      await sleep(backoffMs(attempt, this.retry.baseMs, this.retry.maxMs));
+    }
+  }
+
+  private async abort(txn: Txn, reason: string): Promise<{ result: 'committed' | 'aborted'; reason?: string }> {
+    const p = this.producer;
+    const t0 = Date.now();
+    for (let attempt = 0; p && !this.closed; attempt += 1) {
+      const err = await call((cb) => p.abortTransaction(this.cfg.transactionTimeoutMs, cb));
+      if (!err) {
+        this.onTransaction('aborted', (Date.now() - t0) / 1000, txn.keys.length);
+        this.log.warn(
+          { seq: txn.seq, records: txn.keys.length, reason },
+          'transaction aborted; its records are resent',
+        );
+        return { result: 'aborted', reason };
+      }
+      if (err.isFatal || Date.now() - t0 > this.cfg.reconnectTimeoutMs) break;
+      await sleep(backoffMs(attempt, this.retry.baseMs, this.retry.maxMs));
+    }
+    return this.settleByProgress(txn, reason);
+  }
+
+  /**
+   * The outcome is unknown to this client: replace it (init_transactions fences the old producer
+   * and aborts whatever it left open), then ask the progress topic whether `txn` committed.
+   */
+  private async settleByProgress(
+    txn: Txn,
+    reason: string,
+  ): Promise<{ result: 'committed' | 'aborted'; reason?: string }> {
+    this.log.warn(
+      { seq: txn.seq, reason },
+      'transaction outcome unknown: recreating the producer and reading the progress back',
+    );
+    const old = this.producer;
+    this.producer = undefined;
+    this.connected = false;
+    if (old) safeDisconnect(old, 1000);
+    await this.connect();
+    const committed = (this.recovered.seqs.get(this.cfg.instance) ?? 0) >= txn.seq;
+    this.onTransaction(committed ? 'committed' : 'aborted', 0, txn.keys.length);
+    return committed ? { result: 'committed' } : { result: 'aborted', reason };
+  }
+
+  /** Resolves every record of the transaction: delivered when committed, else failed (retryable or poison). */
+  private settle(txn: Txn, result: 'committed' | 'aborted', reason = ''): void {
+    if (result === 'committed') for (const k of txn.keys) this.carried.add(k);
+    for (const b of txn.batches) {
+      b.resolve(
+        b.records.map((r, i) => {
+          const refused = b.refused[i];
+          if (refused) return refused;
+          if (result === 'committed') return undefined;
+          const reported = b.reported[i];
+          if (reported) return classify(reported, r, this.cfg.maxRequestSizeBytes);
+          return new DeliveryError(`Kafka transaction ${txn.seq} aborted (${reason}); resent in a new one`, {
+            retryable: true,
+          });
+        }),
+      );
+    }
+  }
+
+  private onReport(err: LibrdKafkaError | null, report: DeliveryReport): void {
+    const opaque = report.opaque as { batch: PendingBatch; index: number } | undefined;
+    if (!opaque || !err) return;
+    opaque.batch.reported[opaque.index] = err;
+  }
+
+  private onError(producer: Kafka.Producer, err: LibrdKafkaError): void {
+    if (this.producer !== producer) return;
+    const repeated = err.message === this.lastError && !err.isFatal;
+    this.lastError = err.message;
+    if (err.code === CODES.ERR__ALL_BROKERS_DOWN || err.code === CODES.ERR__TRANSPORT) this.connected = false;
+    if (!repeated)
+      this.log.warn(
+        { endpoint: this.endpoint, code: err.code, fatal: err.isFatal === true, err: err.message },
+        'Kafka client error',
+      );
+    // A fatal error (fenced by another instance with this transactional.id, or idempotence): the
+    // open transaction's commit fails and settles it by the progress topic (finish()).
+    if (err.isFatal && this.open) void this.commit(this.open);
+  }
+}
+
+function call(fn: (cb: (err: LibrdKafkaError) => void) => void): Promise<LibrdKafkaError | undefined> {
+  return new Promise((resolve) => {
+    try {
+      fn((err) => resolve(err ?? undefined));
+    } catch (err) {
+      resolve(err as LibrdKafkaError);
+    }
+  });
+}
