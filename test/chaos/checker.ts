@@ -120,6 +120,9 @@ export class Checker {
         'group.id': `chaos-check-${this.runId}`,
         'enable.auto.commit': false,
         'allow.auto.create.topics': true,
+        // What consumers of KAFKA_EXACTLY_ONCE are told to do; records outside transactions
+        // (the default mode) are read the same way.
+        'isolation.level': 'read_committed',
         'topic.metadata.refresh.interval.ms': 1000,
         // After a broker restart the group waits out the old session before fetching again:
         // keep that short, or the checker (not the service) sets the drain time.

@@ -6,6 +6,8 @@
  *   npm run chaos                 full run (>= 200,000 messages in all, 30 s outages, 1M buffered)
  *   npm run chaos -- --ci         smaller load, shorter outages (what the test suite runs)
  *   npm run chaos -- --only a,e   some scenarios
+ *   npm run chaos -- --exactly-once   the crash, outage, takeover and restart scenarios with
+ *                                     KAFKA_EXACTLY_ONCE=true (expect duplicates 0)
  */
 import type { ScenarioResult } from './scenarios.js';
 
@@ -28,9 +30,14 @@ export interface ChaosSummary {
   duplicates: number;
 }
 
-export async function runChaos(mode: { ci: boolean; only?: string[]; memoryMessages?: number }): Promise<ChaosSummary> {
+export async function runChaos(mode: {
+  ci: boolean;
+  only?: string[];
+  memoryMessages?: number;
+  exactlyOnce?: boolean;
+}): Promise<ChaosSummary> {
   const { stackUp } = await import('../../src/stack/index.js');
-  const { SCENARIOS, MEMORY_SCENARIO, runScenario, logDirFor } = await import('./scenarios.js');
+  const { SCENARIOS, MEMORY_SCENARIO, EXACTLY_ONCE_SCENARIOS, runScenario, logDirFor } = await import('./scenarios.js');
   const base = mode.ci
     ? {
         messagesPerScenario: 3000,
@@ -48,9 +55,13 @@ export async function runChaos(mode: { ci: boolean; only?: string[]; memoryMessa
         logDir: logDirFor('test-artifacts'),
         memoryMessages: 1_000_000,
       };
-  const opts = mode.memoryMessages ? { ...base, memoryMessages: mode.memoryMessages } : base;
+  const opts = {
+    ...(mode.memoryMessages ? { ...base, memoryMessages: mode.memoryMessages } : base),
+    exactlyOnce: mode.exactlyOnce === true,
+  };
   await stackUp({ log: (l) => process.stderr.write(`${l}\n`) });
-  const all = [...SCENARIOS, MEMORY_SCENARIO].filter((s) => !mode.only || mode.only.includes(s.id));
+  const only = mode.only ?? (mode.exactlyOnce ? EXACTLY_ONCE_SCENARIOS : undefined);
+  const all = [...SCENARIOS, MEMORY_SCENARIO].filter((s) => !only || only.includes(s.id));
   const results = [];
   for (const s of all) {
     process.stderr.write(`chaos: scenario ${s.id}: ${s.title}\n`);
@@ -80,7 +91,13 @@ export function table(summary: ChaosSummary): string {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const summary = await runChaos({ ci, ...(only ? { only } : {}), ...(memoryMessages ? { memoryMessages } : {}) });
+  const exactlyOnce = args.includes('--exactly-once');
+  const summary = await runChaos({
+    ci,
+    exactlyOnce,
+    ...(only ? { only } : {}),
+    ...(memoryMessages ? { memoryMessages } : {}),
+  });
   process.stdout.write(table(summary));
-  process.exit(summary.lost > 0 ? 1 : 0);
+  process.exit(summary.lost > 0 || (exactlyOnce && summary.duplicates > 0) ? 1 : 0);
 }

@@ -20,7 +20,12 @@ export interface ChaosOptions {
   readonly logDir: string;
   /** Messages buffered during a Kafka outage for the memory scenario (0: skip it). */
   readonly memoryMessages: number;
+  /** KAFKA_EXACTLY_ONCE=true for every service (the checker reads read_committed either way). */
+  readonly exactlyOnce?: boolean;
 }
+
+/** The scenarios the exactly-once column runs: crash, outage, takeover, restart. */
+export const EXACTLY_ONCE_SCENARIOS = ['a', 'b', 'f', 'h'];
 
 export interface ScenarioResult extends CheckerReport {
   readonly id: string;
@@ -266,6 +271,16 @@ export async function runScenario(
       SYNC_RETRY_MAX_MS: '2000',
       LOG_LEVEL: 'info',
       HTTP_ADDRESS: 'off',
+      ...(opts.exactlyOnce
+        ? {
+            KAFKA_EXACTLY_ONCE: 'true',
+            KAFKA_PROGRESS_TOPIC: `chaos-progress-${runId}`,
+            KAFKA_TRANSACTION_INTERVAL_MS: '100',
+            // Shorter than the outages: the open transaction expires while Kafka is down, so
+            // the abort path (records resent in a new transaction) is what the scenario runs.
+            KAFKA_TRANSACTION_TIMEOUT_MS: '4000',
+          }
+        : {}),
       ...extra,
     }),
     async service(name, extra = {}) {
@@ -298,8 +313,8 @@ export async function runScenario(
   await ctx.source.close();
   await ctx.target.close();
   return {
-    id: scenario.id,
-    title: scenario.title,
+    id: opts.exactlyOnce ? `${scenario.id}+eo` : scenario.id,
+    title: opts.exactlyOnce ? `${scenario.title} (exactly-once)` : scenario.title,
     ...report,
     drainSeconds: Math.max(0, drainSeconds),
     peakRssMb: Math.max(0, ...services.map((s) => s.peakRssBytes)) / 2 ** 20,

@@ -42,6 +42,7 @@ export class FakeBuffer implements BufferStore {
   }
   async markSynced(messageKeys: readonly string[]): Promise<void> {
     this.log.push(`mark ${messageKeys.map((k) => k.split(':')[2]).join(',')}`);
+    for (const k of messageKeys) this.synced.add(k); // as the real buffer: a later put answers 2
   }
   async deadLetter(items: readonly { readonly m: OutgoingMessage; readonly reason: string }[]): Promise<void> {
     this.log.push(`dead ${ids(items.map((i) => i.m))}`);
@@ -66,6 +67,8 @@ export class FakeSink implements Sink {
   readonly open: Produced[] = [];
   /** When set, `accepted` of the next produce waits for this promise (a full local queue). */
   holdAccept: Promise<void> | undefined;
+  /** Keys the pipeline said it marked synced (`marked`), in call order. */
+  readonly markedKeys: string[] = [];
   private producibleWaiters: (() => void)[] = [];
   constructor(readonly log: EventLog) {}
 
@@ -86,6 +89,10 @@ export class FakeSink implements Sink {
     const accepted = this.holdAccept ?? Promise.resolve();
     this.holdAccept = undefined;
     return { accepted, outcomes };
+  }
+
+  marked(keys: readonly string[]): void {
+    this.markedKeys.push(...keys);
   }
 
   /** Reports the oldest open batch: `outcome(i)` per record (default: delivered). */

@@ -35,4 +35,23 @@ describe('chaos (CI load)', () => {
       'the maxmemory scenario hit and reported backpressure',
     );
   });
+
+  it('with KAFKA_EXACTLY_ONCE=true: the crash, outage (its transaction expires and aborts), takeover and restart scenarios lose nothing and duplicate nothing (read_committed)', async () => {
+    const { runChaos, table } = await import('../chaos/run.js');
+    const summary = await runChaos({ ci: true, exactlyOnce: true });
+    const text = table(summary);
+    mkdirSync('test-artifacts', { recursive: true });
+    writeFileSync('test-artifacts/chaos-exactly-once.md', text);
+    process.stdout.write(`# ${text.split('\n').join('\n# ')}\n`);
+    assert.deepEqual(
+      summary.results.map((r) => r.id),
+      ['a+eo', 'b+eo', 'f+eo', 'h+eo'],
+    );
+    for (const r of summary.results) {
+      assert.equal(r.lost, 0, `scenario ${r.id} lost ${r.lost}`);
+      assert.equal(r.duplicates, 0, `scenario ${r.id}: ${r.duplicates} duplicates seen by a read_committed consumer`);
+      assert.ok(r.written > 0, `scenario ${r.id} wrote load`);
+    }
+    assert.equal(summary.results.find((r) => r.id === 'h+eo')?.orderViolations, 0, 'order through a SIGTERM');
+  });
 });
