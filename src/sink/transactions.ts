@@ -17,7 +17,9 @@
  *
  * Invariants
  *  1. One transaction open at a time; records join it in produce order; none is produced while a
- *     commit is under way. So a lane's order is the order within and across transactions.
+ *     commit is under way. So a lane's order is the order within and across transactions. When a
+ *     transaction aborts, the batches handed over after it and not yet queued fail with it, so
+ *     the lanes resend all of them in submission order (retries before anything newer).
  *  2. A record counts as delivered only after commitTransaction succeeded. An outcome the client
  *     cannot know (a commit that timed out for longer than KAFKA_RECONNECT_TIMEOUT_MS, a fatal
  *     error) is settled by the truth: a new producer with the same transactional.id
@@ -31,14 +33,13 @@
 import Kafka from '@confluentinc/kafka-javascript';
 import type { DeliveryReport, LibrdKafkaError, MessageHeader } from '@confluentinc/kafka-javascript';
 import type { Config } from '../config/config.js';
-import { ConnectionError, DeliveryError, errorMessage, type SyncError } from '../errors.js';
+import { DeliveryError, errorMessage, type SyncError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
-import { explainConnectFailure } from '../security/kafka-failure.js';
-import { backoffMs, sleep, untilWoken } from '../util/retry.js';
-import { producerSettings } from './kafka-config.js';
-import { classify, safeDisconnect } from './producer.js';
-import { encodeProgress, progressRecords, ProgressLog, transactionalId, type Progress } from './progress.js';
+import { backoffMs, sleep } from '../util/retry.js';
+import { classify } from './producer.js';
+import { encodeProgress, progressRecords } from './progress.js';
 import type { Outcome, SendTicket, Sink, SinkRecord } from './sink.js';
+import { TransactionalClient } from './transactional-client.js';
 
 const CODES = Kafka.CODES.ERRORS;
 
@@ -52,6 +53,8 @@ interface PendingBatch {
   /** The delivery report's error of each record, if any (decides poison vs retry on abort). */
   readonly reported: (LibrdKafkaError | undefined)[];
   readonly resolve: (o: Outcome[]) => void;
+  /** `aborts` when produce was called: a transaction aborted since then fails this batch too. */
+  readonly epoch: number;
 }
 
 interface Txn {
@@ -66,15 +69,7 @@ interface Txn {
   idle: (() => void)[];
 }
 
-export class TransactionalSink implements Sink {
-  readonly progress: ProgressLog;
-  /** What the progress topic said at the last connection (the engine applies it before starting). */
-  recovered: Progress = { seqs: new Map(), keys: [] };
-  private producer: Kafka.Producer | undefined;
-  private connected = false;
-  private closed = false;
-  private lastError: string | undefined;
-  private producibleWaiters: (() => void)[] = [];
+export class TransactionalSink extends TransactionalClient implements Sink {
   private open: Txn | undefined;
   private committing: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -82,117 +77,22 @@ export class TransactionalSink implements Sink {
   private gate: Promise<void> = Promise.resolve();
   /** Keys committed whose synced mark is not confirmed yet (listed again in every progress record). */
   private readonly carried = new Set<string>();
-  /** The last committed transaction's seq. */
-  private seq = 0;
-  private readonly id: string;
-  private readonly endpoint: string;
+  /** Transactions aborted so far: batches produced before an abort, not yet queued, fail with it. */
+  private aborts = 0;
 
   constructor(
-    private readonly cfg: Config['kafka'],
+    cfg: Config['kafka'],
     consumerGroup: string,
-    private readonly log: Logger,
-    private readonly retry: { readonly baseMs: number; readonly maxMs: number } = { baseMs: 200, maxMs: 10_000 },
+    log: Logger,
+    retry: { readonly baseMs: number; readonly maxMs: number } = { baseMs: 200, maxMs: 10_000 },
     private readonly onTransaction: TransactionListener = () => undefined,
   ) {
-    this.id = transactionalId(consumerGroup, cfg.instance);
-    this.endpoint = `Kafka ${cfg.securityProtocol} ${cfg.bootstrapServers}`;
-    this.progress = new ProgressLog(cfg, consumerGroup, log);
+    super(cfg, consumerGroup, log, retry);
   }
 
-  get canProduce(): boolean {
-    return this.producer !== undefined;
-  }
-  get isConnected(): boolean {
-    return this.connected;
-  }
-  get status(): string {
-    return this.connected ? 'connected' : `disconnected${this.lastError ? `: ${this.lastError}` : ''}`;
-  }
   /** Keys listed again in the next progress record (for tests and status). */
   get carriedCount(): number {
     return this.carried.size;
-  }
-
-  producible(signal: AbortSignal): Promise<void> {
-    if (this.producer) return Promise.resolve();
-    return untilWoken((wake) => this.producibleWaiters.push(wake), signal);
-  }
-
-  /** Connects (fencing this instance's previous incarnation) and reads the progress, retrying with backoff. */
-  async connect(signal?: AbortSignal): Promise<void> {
-    for (let attempt = 0; !signal?.aborted && !this.closed; attempt += 1) {
-      try {
-        await this.connectOnce(30_000);
-        return;
-      } catch (err) {
-        this.lastError = errorMessage(err);
-        this.log.warn(
-          { err: this.lastError, endpoint: this.endpoint, transactionalId: this.id, attempt },
-          'Kafka (transactional) not ready yet; retrying',
-        );
-        await sleep(backoffMs(attempt, this.retry.baseMs, this.retry.maxMs), signal);
-      }
-    }
-  }
-
-  /**
-   * One attempt: a producer with this instance's transactional.id, init_transactions (aborts what
-   * a previous incarnation left open), the progress topic created if missing and read to its end.
-   */
-  async connectOnce(timeoutMs: number): Promise<void> {
-    const settings = producerSettings(this.cfg);
-    delete settings['message.timeout.ms']; // follows transaction.timeout.ms
-    const producer = new Kafka.Producer({
-      ...settings,
-      'transactional.id': this.id,
-      'transaction.timeout.ms': this.cfg.transactionTimeoutMs,
-    } as Kafka.ProducerGlobalConfig);
-    producer.on('delivery-report', (err: LibrdKafkaError | null, report: DeliveryReport) => this.onReport(err, report));
-    producer.on('event.error', (err: LibrdKafkaError) => this.onError(producer, err));
-    try {
-      await new Promise<void>((resolve, reject) =>
-        producer.connect({ timeout: timeoutMs }, (err) =>
-          err
-            ? reject(new ConnectionError(explainConnectFailure(this.endpoint, err.message, []), { cause: err }))
-            : resolve(),
-        ),
-      );
-      producer.setPollInBackground(true);
-      await new Promise<void>((resolve, reject) =>
-        producer.initTransactions(timeoutMs, (err) =>
-          err
-            ? reject(
-                new ConnectionError(`${this.endpoint}: init_transactions of ${this.id}: ${err.message}`, {
-                  cause: err,
-                }),
-              )
-            : resolve(),
-        ),
-      );
-      await this.progress.ensureTopic(timeoutMs);
-      const progress = await this.progress.read(timeoutMs);
-      if (this.closed) throw new ConnectionError(`${this.endpoint}: sink closed while connecting`);
-      this.recovered = progress;
-      this.seq = Math.max(this.seq, progress.seqs.get(this.cfg.instance) ?? 0);
-    } catch (err) {
-      safeDisconnect(producer);
-      throw err;
-    }
-    this.producer = producer;
-    this.connected = true;
-    this.lastError = undefined;
-    this.log.info(
-      {
-        endpoint: this.endpoint,
-        transactionalId: this.id,
-        committedSeq: this.seq,
-        progressKeys: this.recovered.keys.length,
-      },
-      'connected to Kafka (exactly-once: transactions)',
-    );
-    const waiters = this.producibleWaiters;
-    this.producibleWaiters = [];
-    for (const w of waiters) w();
   }
 
   produce(records: readonly SinkRecord[]): SendTicket {
@@ -208,6 +108,7 @@ export class TransactionalSink implements Sink {
       refused: new Array<SyncError | undefined>(records.length),
       reported: new Array<LibrdKafkaError | undefined>(records.length),
       resolve,
+      epoch: this.aborts,
     };
     const accepted = this.gate.then(() => this.enqueue(batch));
     this.gate = accepted;
@@ -229,22 +130,22 @@ export class TransactionalSink implements Sink {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.timer);
-    const p = this.producer;
-    this.producer = undefined;
-    this.connected = false;
     // An open transaction is left to the broker (aborted at the next init_transactions or its
     // timeout); its records are failed here so nothing waits on them (they stay buffered).
     const txn = this.open;
     this.open = undefined;
     if (txn) this.settle(txn, 'aborted', 'the sink closed before the transaction committed');
-    if (p) await new Promise<void>((resolve) => safeDisconnect(p, 5000, resolve));
+    await this.dropProducer(5000);
     await this.progress.close();
   }
 
   private async enqueue(batch: PendingBatch): Promise<void> {
     const txn = await this.openTxn();
-    if (!txn) {
-      const err = new DeliveryError(`${this.endpoint}: producer not connected`, { retryable: true });
+    if (!txn || batch.epoch !== this.aborts) {
+      // An abort came after this batch was handed over: the aborted records are resent by their
+      // lanes, and this batch must go after them (invariant 1), so it fails too and is resent.
+      const why = txn ? 'a transaction before it aborted' : 'producer not connected';
+      const err = new DeliveryError(`${this.endpoint}: ${why}; resent in order`, { retryable: true });
       batch.resolve(batch.records.map(() => err));
       return;
     }
@@ -407,10 +308,7 @@ export class TransactionalSink implements Sink {
       { seq: txn.seq, reason },
       'transaction outcome unknown: recreating the producer and reading the progress back',
     );
-    const old = this.producer;
-    this.producer = undefined;
-    this.connected = false;
-    if (old) safeDisconnect(old, 1000);
+    await this.dropProducer(1000);
     await this.connect();
     const committed = (this.recovered.seqs.get(this.cfg.instance) ?? 0) >= txn.seq;
     this.onTransaction(committed ? 'committed' : 'aborted', 0, txn.keys.length);
@@ -420,6 +318,7 @@ export class TransactionalSink implements Sink {
   /** Resolves every record of the transaction: delivered when committed, else failed (retryable or poison). */
   private settle(txn: Txn, result: 'committed' | 'aborted', reason = ''): void {
     if (result === 'committed') for (const k of txn.keys) this.carried.add(k);
+    else this.aborts += 1;
     for (const b of txn.batches) {
       b.resolve(
         b.records.map((r, i) => {
@@ -436,25 +335,16 @@ export class TransactionalSink implements Sink {
     }
   }
 
-  private onReport(err: LibrdKafkaError | null, report: DeliveryReport): void {
+  protected onReport(err: LibrdKafkaError | null, report: DeliveryReport): void {
     const opaque = report.opaque as { batch: PendingBatch; index: number } | undefined;
     if (!opaque || !err) return;
     opaque.batch.reported[opaque.index] = err;
   }
 
-  private onError(producer: Kafka.Producer, err: LibrdKafkaError): void {
-    if (this.producer !== producer) return;
-    const repeated = err.message === this.lastError && !err.isFatal;
-    this.lastError = err.message;
-    if (err.code === CODES.ERR__ALL_BROKERS_DOWN || err.code === CODES.ERR__TRANSPORT) this.connected = false;
-    if (!repeated)
-      this.log.warn(
-        { endpoint: this.endpoint, code: err.code, fatal: err.isFatal === true, err: err.message },
-        'Kafka client error',
-      );
-    // A fatal error (fenced by another instance with this transactional.id, or idempotence): the
-    // open transaction's commit fails and settles it by the progress topic (finish()).
-    if (err.isFatal && this.open) void this.commit(this.open);
+  /** Fenced by another instance with this transactional.id, or an idempotence error: the open
+   * transaction's commit fails and settles it by the progress topic (finish()). */
+  protected onFatal(): void {
+    if (this.open) void this.commit(this.open);
   }
 }
 
