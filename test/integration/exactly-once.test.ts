@@ -112,6 +112,9 @@ describe('KAFKA_EXACTLY_ONCE=true', () => {
       (metric(before, 'rks_kafka_transactions_total', { outcome: 'committed' }) ?? 0) > 0,
       'transactions counted',
     );
+    assert.ok((metric(before, 'rks_kafka_transaction_commit_seconds_count') ?? 0) > 0, 'commit latency observed');
+    const status = (await (await fetch(`${url}/api/status`)).json()) as { totals: { transactionsCommitted: number } };
+    assert.ok(status.totals.transactionsCommitted > 0, 'the dashboard JSON counts the transactions');
     // Commits go on, marks fail: committed keys are only in the progress records now.
     proxy.cut();
     await waitFor('a mark to fail', async () => /mark synced failed/.test(daemon?.output() ?? ''));
