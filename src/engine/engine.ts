@@ -128,6 +128,7 @@ export class SyncEngine {
       // transactions committed is marked synced, and the readers' re-read only acks those).
       if (opts.connectTimeoutMs !== undefined) await this.sink.connectOnce(opts.connectTimeoutMs);
       else await this.sink.connect(this.stopCtl.signal);
+      if (!this.sink.canProduce) return; // stopped before Kafka answered: nothing was read
       const progress = this.sink.recovered;
       const sink = this.sink;
       await this.pipeline.retryingVoid('exactly-once progress check', () => applyProgress(this.target, progress));

@@ -68,7 +68,7 @@ export abstract class TransactionalClient {
   async connect(signal?: AbortSignal): Promise<void> {
     for (let attempt = 0; !signal?.aborted && !this.closed; attempt += 1) {
       try {
-        await this.connectOnce(30_000);
+        await this.connectOnce(15_000);
         return;
       } catch (err) {
         this.lastError = errorMessage(err);

@@ -37,7 +37,8 @@ export async function runChaos(mode: {
   exactlyOnce?: boolean;
 }): Promise<ChaosSummary> {
   const { stackUp } = await import('../../src/stack/index.js');
-  const { SCENARIOS, MEMORY_SCENARIO, EXACTLY_ONCE_SCENARIOS, runScenario, logDirFor } = await import('./scenarios.js');
+  const { SCENARIOS, MEMORY_SCENARIO, BURST_TAKEOVER_SCENARIO, EXACTLY_ONCE_SCENARIOS, runScenario, logDirFor } =
+    await import('./scenarios.js');
   const base = mode.ci
     ? {
         messagesPerScenario: 3000,
@@ -61,7 +62,9 @@ export async function runChaos(mode: {
   };
   await stackUp({ log: (l) => process.stderr.write(`${l}\n`) });
   const only = mode.only ?? (mode.exactlyOnce ? EXACTLY_ONCE_SCENARIOS : undefined);
-  const all = [...SCENARIOS, MEMORY_SCENARIO].filter((s) => !only || only.includes(s.id));
+  const all = [...SCENARIOS, MEMORY_SCENARIO, BURST_TAKEOVER_SCENARIO].filter((s) =>
+    only ? only.includes(s.id) : s !== BURST_TAKEOVER_SCENARIO,
+  );
   const results = [];
   for (const s of all) {
     process.stderr.write(`chaos: scenario ${s.id}: ${s.title}\n`);

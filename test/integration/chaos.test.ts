@@ -36,7 +36,7 @@ describe('chaos (CI load)', () => {
     );
   });
 
-  it('with KAFKA_EXACTLY_ONCE=true: the crash, outage (its transaction expires and aborts), takeover and restart scenarios lose nothing and duplicate nothing (read_committed)', async () => {
+  it('with KAFKA_EXACTLY_ONCE=true: the crash, outage (its transaction expires and aborts), takeover, restart and burst-takeover (k) scenarios lose nothing and duplicate nothing (read_committed)', async () => {
     const { runChaos, table } = await import('../chaos/run.js');
     const summary = await runChaos({ ci: true, exactlyOnce: true });
     const text = table(summary);
@@ -45,7 +45,7 @@ describe('chaos (CI load)', () => {
     process.stdout.write(`# ${text.split('\n').join('\n# ')}\n`);
     assert.deepEqual(
       summary.results.map((r) => r.id),
-      ['a+eo', 'b+eo', 'f+eo', 'h+eo'],
+      ['a+eo', 'b+eo', 'f+eo', 'h+eo', 'k+eo'],
     );
     for (const r of summary.results) {
       assert.equal(r.lost, 0, `scenario ${r.id} lost ${r.lost}`);
