@@ -56,6 +56,8 @@ export interface Config {
     /** SOURCE_READ_AHEAD_BATCHES: read batches of one DB outstanding at once. */
     readonly readAheadBatches: number;
     readonly blockMs: number;
+    /** SOURCE_READ_LINGER_MS: pause after a short read (reader.ts). */
+    readonly readLingerMs: number;
     readonly claimIdleMs: number;
     readonly ackMode: 'kafka' | 'target';
     readonly deleteAfterAck: boolean;
@@ -402,6 +404,7 @@ function build(v: Map<string, unknown>, streams: readonly StreamRef[]): Config {
       batchSize: g('SOURCE_BATCH_SIZE'),
       readAheadBatches: g('SOURCE_READ_AHEAD_BATCHES'),
       blockMs: g('SOURCE_BLOCK_MS'),
+      readLingerMs: g('SOURCE_READ_LINGER_MS'),
       claimIdleMs: g('SOURCE_CLAIM_IDLE_MS'),
       ackMode: g('SOURCE_ACK_MODE'),
       deleteAfterAck: g('SOURCE_DELETE_AFTER_ACK'),

@@ -181,6 +181,17 @@ export const FIELDS: readonly FieldSpec[] = [
     description: 'How long a blocking XREADGROUP waits for new entries.',
   }),
   f({
+    env: 'SOURCE_READ_LINGER_MS',
+    kind: 'int',
+    default: '0',
+    min: 0,
+    max: 1000,
+    unit: 'ms',
+    group: 'source',
+    description:
+      'After a read that returned fewer than SOURCE_BATCH_SIZE entries, wait this long before reading that DB again: at low rates entries are then read, buffered and produced in fewer, larger batches (less CPU per message), each waiting up to this much longer. 0 = read again at once.',
+  }),
+  f({
     env: 'SOURCE_CLAIM_IDLE_MS',
     kind: 'int',
     default: '60000',
