@@ -119,6 +119,8 @@ export interface Config {
     readonly stuckWarnMs: number;
   };
   readonly logLevel: string;
+  /** SYNC_HEAP_GROWING_PERCENT: V8's heap growing factor for the daemon (cli/run.ts); 0: V8's own. */
+  readonly heapGrowingPercent: number;
   readonly http: {
     /** Where the HTTP server listens; undefined when HTTP_ADDRESS=off. */
     readonly address: { readonly host: string; readonly port: number } | undefined;
@@ -464,6 +466,7 @@ function build(v: Map<string, unknown>, streams: readonly StreamRef[]): Config {
       stuckWarnMs: g('SYNC_STUCK_WARN_MS'),
     },
     logLevel: g('LOG_LEVEL'),
+    heapGrowingPercent: g('SYNC_HEAP_GROWING_PERCENT'),
     http: {
       address: parseHttpAddress(g('HTTP_ADDRESS')) as { host: string; port: number } | undefined,
       authToken: g('HTTP_AUTH_TOKEN'),
