@@ -41,6 +41,12 @@ export interface LatencyResult {
   p999: number;
   max: number;
   load: number;
+  /**
+   * CPU of the service process (utime+stime) over the measured window, in cores, and per record
+   * sent in it; undefined for the floor (no service).
+   */
+  serviceCores?: number;
+  serviceCpuUsPerMsg?: number;
 }
 
 export async function latency(
@@ -76,6 +82,7 @@ export async function latency(
           await writer.write(cmds);
         },
         flush: () => writer.waitReplies(writer.written),
+        cpuSeconds: () => daemon.usage().cpuSeconds,
       },
     );
     if (result.received < result.measured) {
@@ -115,6 +122,8 @@ export async function measureLatency(
     send: (first: number, count: number, now: number) => Promise<void> | void;
     /** Called after the last send (e.g. wait for the writes' replies). */
     flush?: () => Promise<void>;
+    /** CPU seconds so far of the process measured (the service), sampled over the measured window. */
+    cpuSeconds?: () => number;
   },
   kind: 'service' | 'floor' = 'service',
 ): Promise<LatencyResult> {
@@ -148,10 +157,16 @@ export async function measureLatency(
     const load0 = load1();
     const t0 = Date.now();
     let sent = 0;
+    let cpu0: number | undefined;
+    let cpuAt0 = t0;
     const until = t0 + warmupMs + measureMs;
     while (Date.now() < until && sent < total) {
       const now = Date.now();
-      if (now >= t0 + warmupMs && firstMeasured === Number.POSITIVE_INFINITY) firstMeasured = sent;
+      if (now >= t0 + warmupMs && firstMeasured === Number.POSITIVE_INFINITY) {
+        firstMeasured = sent;
+        cpu0 = io.cpuSeconds?.();
+        cpuAt0 = now;
+      }
       const owed = Math.min(total, Math.floor(((now - t0) / 1000) * ratePerSec)) - sent;
       if (owed > 0) {
         sentAt.fill(now, sent, sent + owed);
@@ -160,8 +175,11 @@ export async function measureLatency(
       }
       await sleep(2);
     }
+    const cpu1 = io.cpuSeconds?.();
+    const cpuWindowS = (Date.now() - cpuAt0) / 1000;
     await io.flush?.();
     const measured = sent - firstMeasured;
+    const cpu = cpu0 !== undefined && cpu1 !== undefined ? cpu1 - cpu0 : undefined;
     const deadline = Date.now() + 30_000;
     while (samples.length < measured && Date.now() < deadline) await sleep(50);
     const sorted = [...samples].sort((a, b) => a - b);
@@ -177,6 +195,9 @@ export async function measureLatency(
       p999: percentile(sorted, 99.9),
       max: sorted[sorted.length - 1] ?? Number.NaN,
       load: Math.max(load0, load1()),
+      ...(cpu !== undefined
+        ? { serviceCores: cpu / cpuWindowS, serviceCpuUsPerMsg: (cpu / Math.max(1, measured)) * 1e6 }
+        : {}),
     };
   } finally {
     await new Promise<void>((resolve) => consumer.disconnect(() => resolve()));

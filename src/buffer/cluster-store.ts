@@ -10,13 +10,12 @@
  */
 import type { Config } from '../config/config.js';
 import { ReplicationError } from '../errors.js';
-import { encodeMessage } from './message-layout.js';
 import { asArray, asBuffer, type RedisConnection } from '../redis/client.js';
 import { isCluster, type ClusterConnection } from '../redis/cluster.js';
 import { ClusterKeyFormat, SHARDS } from './cluster-layout.js';
 import { KeyFormat } from './key-format.js';
 import { runScript } from './scripts.js';
-import { TargetBuffer, type OutgoingMessage, type PutStatus, type StoredMessage } from './store.js';
+import { TargetBuffer, valueOf, type OutgoingMessage, type PutStatus, type StoredMessage } from './store.js';
 
 const CHUNK_MESSAGES = 1000;
 const RECOVER_PAGE = 5000;
@@ -72,7 +71,7 @@ export class ClusterTargetBuffer extends TargetBuffer {
           const now = Date.now();
           for (const { item: m } of chunk) {
             keys.push(m.key, this.keys.markerKey(m.key));
-            args.push(encodeMessage(m.topic, m.kafkaKey, m.payload, now));
+            args.push(valueOf(m, now));
           }
           const reply = asArray(await this.call(conn, () => runScript(conn, 'put_batch', keys, args)));
           chunk.forEach(({ at }, n) => (out[at] = Number(reply[n]) as PutStatus));

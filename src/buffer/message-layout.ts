@@ -39,17 +39,40 @@ export interface MessageValue {
 
 /** The version-2 value of a message. */
 export function encodeMessage(topic: string, kafkaKey: Buffer, payload: Buffer, createdMs: number): Buffer {
+  const at = valueHeadLength(topic, kafkaKey.length);
+  const out = Buffer.allocUnsafe(at + payload.length);
+  writeValueHead(out, topic, kafkaKey);
+  payload.copy(out, at);
+  return stampCreated(out, createdMs);
+}
+
+/** Where the payload starts in the version-2 value of a message with this topic and record key. */
+export function valueHeadLength(topic: string, kafkaKeyLength: number): number {
   const t = Buffer.byteLength(topic, 'utf8');
   if (t > 0xffff) throw new Error(`topic "${topic.slice(0, 40)}..." is longer than 65535 bytes`);
-  const out = Buffer.allocUnsafe(HEADER + t + kafkaKey.length + payload.length);
+  return HEADER + t + kafkaKeyLength;
+}
+
+/**
+ * Writes everything of a version-2 value before the payload into `out` (created: 0, see
+ * `stampCreated`); returns where the record key was written. For values built in place: the
+ * stream reader writes the envelope behind this head, so the buffer write sends the message's
+ * own bytes (`Message.value`) instead of a copy.
+ */
+export function writeValueHead(out: Buffer, topic: string, kafkaKey: Buffer | string): number {
+  const t = out.write(topic, HEADER, 'utf8');
+  const k = typeof kafkaKey === 'string' ? out.write(kafkaKey, HEADER + t, 'utf8') : kafkaKey.copy(out, HEADER + t);
   out[0] = LAYOUT_VERSION;
-  out.writeUIntBE(Math.min(Math.max(0, Math.floor(createdMs)), MAX_CREATED), 1, 6);
+  out.writeUIntBE(0, 1, 6);
   out.writeUInt16BE(t, 7);
-  out.writeUInt32BE(kafkaKey.length, 9);
-  out.write(topic, HEADER, 'utf8');
-  kafkaKey.copy(out, HEADER + t);
-  payload.copy(out, HEADER + t + kafkaKey.length);
-  return out;
+  out.writeUInt32BE(k, 9);
+  return HEADER + t;
+}
+
+/** Sets the created time of a version-2 value (each buffer write sets it again); returns `value`. */
+export function stampCreated(value: Buffer, createdMs: number): Buffer {
+  value.writeUIntBE(Math.min(Math.max(0, Math.floor(createdMs)), MAX_CREATED), 1, 6);
+  return value;
 }
 
 /**

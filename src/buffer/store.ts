@@ -29,7 +29,7 @@ import { isRetryableRedisError, redisErrorKind } from '../redis/errors.js';
 import type { BufferStore, BufferWriter } from './buffer.js';
 import { DeadLetters } from './dead-letters.js';
 import { KeyFormat, type MessageKeyParts } from './key-format.js';
-import { decodeMessage, encodeMessage } from './message-layout.js';
+import { decodeMessage, encodeMessage, stampCreated } from './message-layout.js';
 import { runScript, type ScriptName } from './scripts.js';
 
 export interface OutgoingMessage {
@@ -38,6 +38,13 @@ export interface OutgoingMessage {
   readonly topic: string;
   readonly kafkaKey: Buffer;
   readonly payload: Buffer;
+  /** Its buffer value, built with it (Message.value): written as is, with its created time set. */
+  readonly value?: Buffer;
+}
+
+/** The version-2 value to write for `m`, created at `now`: its own (no copy) or encoded. */
+export function valueOf(m: OutgoingMessage, now: number): Buffer {
+  return m.value ? stampCreated(m.value, now) : encodeMessage(m.topic, m.kafkaKey, m.payload, now);
 }
 
 export interface StoredMessage extends OutgoingMessage {
@@ -134,7 +141,7 @@ export class TargetBuffer implements BufferStore {
       const args: Buffer[] = [];
       for (const m of chunk) {
         keys.push(m.key, this.keys.markerKey(m.key));
-        args.push(encodeMessage(m.topic, m.kafkaKey, m.payload, now));
+        args.push(valueOf(m, now));
       }
       const reply = await this.call(conn, () => runScript(conn, 'put_batch', keys, args), 'put_batch', keys);
       for (const s of asArray(reply)) out.push(Number(s) as PutStatus);
@@ -162,7 +169,7 @@ export class TargetBuffer implements BufferStore {
     const mset: (string | Buffer)[] = ['MSET'];
     const sadd: string[] = ['SADD', this.keys.unsyncedSet];
     for (const m of chunk) {
-      mset.push(m.key, encodeMessage(m.topic, m.kafkaKey, m.payload, now));
+      mset.push(m.key, valueOf(m, now));
       sadd.push(m.key);
     }
     const replies = await Promise.all([conn.send(['MULTI']), conn.send(mset), conn.send(sadd), conn.send(['EXEC'])]);

@@ -56,6 +56,8 @@ export interface Config {
     /** SOURCE_READ_AHEAD_BATCHES: read batches of one DB outstanding at once. */
     readonly readAheadBatches: number;
     readonly blockMs: number;
+    /** SOURCE_READ_LINGER_MS: pause after a short read (reader.ts). */
+    readonly readLingerMs: number;
     readonly claimIdleMs: number;
     readonly ackMode: 'kafka' | 'target';
     readonly deleteAfterAck: boolean;
@@ -124,6 +126,8 @@ export interface Config {
     readonly stuckWarnMs: number;
   };
   readonly logLevel: string;
+  /** SYNC_HEAP_GROWING_PERCENT: V8's heap growing factor for the daemon (cli/run.ts); 0: V8's own. */
+  readonly heapGrowingPercent: number;
   readonly http: {
     /** Where the HTTP server listens; undefined when HTTP_ADDRESS=off. */
     readonly address: { readonly host: string; readonly port: number } | undefined;
@@ -419,6 +423,7 @@ function build(v: Map<string, unknown>, streams: readonly StreamRef[]): Config {
       batchSize: g('SOURCE_BATCH_SIZE'),
       readAheadBatches: g('SOURCE_READ_AHEAD_BATCHES'),
       blockMs: g('SOURCE_BLOCK_MS'),
+      readLingerMs: g('SOURCE_READ_LINGER_MS'),
       claimIdleMs: g('SOURCE_CLAIM_IDLE_MS'),
       ackMode: g('SOURCE_ACK_MODE'),
       deleteAfterAck: g('SOURCE_DELETE_AFTER_ACK'),
@@ -483,6 +488,7 @@ function build(v: Map<string, unknown>, streams: readonly StreamRef[]): Config {
       stuckWarnMs: g('SYNC_STUCK_WARN_MS'),
     },
     logLevel: g('LOG_LEVEL'),
+    heapGrowingPercent: g('SYNC_HEAP_GROWING_PERCENT'),
     http: {
       address: parseHttpAddress(g('HTTP_ADDRESS')) as { host: string; port: number } | undefined,
       authToken: g('HTTP_AUTH_TOKEN'),

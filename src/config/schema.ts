@@ -181,6 +181,17 @@ export const FIELDS: readonly FieldSpec[] = [
     description: 'How long a blocking XREADGROUP waits for new entries.',
   }),
   f({
+    env: 'SOURCE_READ_LINGER_MS',
+    kind: 'int',
+    default: '0',
+    min: 0,
+    max: 1000,
+    unit: 'ms',
+    group: 'source',
+    description:
+      'After a read that returned fewer than SOURCE_BATCH_SIZE entries, wait this long before reading that DB again: at low rates entries are then read, buffered and produced in fewer, larger batches (less CPU per message), each waiting up to this much longer. 0 = read again at once.',
+  }),
+  f({
     env: 'SOURCE_CLAIM_IDLE_MS',
     kind: 'int',
     default: '60000',
@@ -719,6 +730,17 @@ export const FIELDS: readonly FieldSpec[] = [
     values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],
     group: 'service',
     description: 'Log level.',
+  }),
+  f({
+    env: 'SYNC_HEAP_GROWING_PERCENT',
+    kind: 'int',
+    default: '0',
+    min: 0,
+    max: 1000,
+    unit: 'percent',
+    group: 'service',
+    description:
+      'How far V8 lets the JavaScript heap grow past what its last full collection kept before collecting again, in percent (the V8 flag --heap-growing-percent, set by `run` at start; the library leaves its host process alone). 0 (default): the V8 heuristics (peak RSS while draining 1 KB entries 222-240 MB); 150: 181-199 MB, the same CPU per message in one-stream drains, 1-2 µs more and up to 4% slower with 1,000 streams; 100: 167-172 MB for ~10% more service CPU (docs/performance.md).',
   }),
   f({
     env: 'HTTP_ADDRESS',

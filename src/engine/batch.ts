@@ -29,6 +29,12 @@ export interface Message {
   readonly payload: Buffer;
   readonly headers: readonly MessageHeader[];
   readonly origin: Origin;
+  /**
+   * The message's buffer value (message-layout.ts version 2) when it was built around `kafkaKey`
+   * and `payload` (they are views into it): the buffer write sends it as is, after stamping its
+   * created time. Absent: the write encodes the value from the fields above.
+   */
+  readonly value?: Buffer;
 }
 
 /**
@@ -69,21 +75,28 @@ const NO_NACK = (): void => undefined;
 /** KAFKA_RECORD_HEADERS: every rks-* header, or rks-id alone. */
 export type HeaderSet = 'all' | 'id';
 
+/** Streams whose rks-stream / rks-db header objects a MessageFormat keeps (see streamHeaders). */
+const SHARED_HEADERS_MAX = 10_000;
+
 /**
  * Makes messages: their buffer key (the key format) and their headers (KAFKA_RECORD_HEADERS), the
  * one place headers are made, so a resent message carries the headers of its first send.
  */
 export class MessageFormat {
+  private readonly shared = new Map<number, Map<string, readonly [MessageHeader, MessageHeader]>>();
+  private sharedCount = 0;
+
   constructor(
     readonly keys: KeyFormat,
     readonly headerSet: HeaderSet = 'all',
   ) {}
 
   /** A new message from its key parts. */
-  build(parts: MessageKeyParts, kafkaKey: Buffer, payload: Buffer): Message {
+  build(parts: MessageKeyParts, kafkaKey: Buffer, payload: Buffer, value?: Buffer): Message {
     const key = this.keys.messageKey(parts);
     const headers = this.headersOf(key, parts);
-    return { key, id: parts.id, topic: parts.topic, kafkaKey, payload, headers, origin: parts.origin };
+    // One object shape for every message, with or without a value.
+    return { key, id: parts.id, topic: parts.topic, kafkaKey, payload, headers, origin: parts.origin, value };
   }
 
   /**
@@ -99,15 +112,37 @@ export class MessageFormat {
     return { key, id: parts?.id ?? '', topic, kafkaKey, payload, headers: this.headersOf(key, parts), origin };
   }
 
+  /**
+   * The rks-stream and rks-db headers of a stream, one pair of objects shared by all its
+   * messages (librdkafka copies header values at produce; nothing writes to them). Forgotten all
+   * at once at SHARED_HEADERS_MAX streams, so streams that come and go cannot grow it.
+   */
+  private streamHeaders(db: number, stream: string): readonly [MessageHeader, MessageHeader] {
+    let ofDb = this.shared.get(db);
+    const cached = ofDb?.get(stream);
+    if (cached) return cached;
+    if (this.sharedCount >= SHARED_HEADERS_MAX) {
+      this.shared.clear();
+      this.sharedCount = 0;
+      ofDb = undefined;
+    }
+    if (!ofDb) this.shared.set(db, (ofDb = new Map()));
+    const pair = [Object.freeze({ 'rks-stream': stream }), Object.freeze({ 'rks-db': String(db) })] as const;
+    ofDb.set(stream, pair);
+    this.sharedCount += 1;
+    return pair;
+  }
+
   private headersOf(bufferKey: string, parts: MessageKeyParts | undefined): MessageHeader[] {
     const h: MessageHeader[] = [{ 'rks-id': this.keys.stableId(bufferKey) }];
     if (this.headerSet === 'id') return h;
     h.push({ 'rks-buffer-key': bufferKey });
     const o = parts?.origin;
     if (!o || !parts) return h;
-    if (o.kind === 'stream')
-      h.push({ 'rks-stream': o.stream }, { 'rks-db': String(o.db) }, { 'rks-entry-id': parts.id });
-    else if (o.kind === 'direct') h.push({ 'rks-device-id': o.deviceId });
+    if (o.kind === 'stream') {
+      const [stream, db] = this.streamHeaders(o.db, o.stream);
+      h.push(stream, db, { 'rks-entry-id': parts.id });
+    } else if (o.kind === 'direct') h.push({ 'rks-device-id': o.deviceId });
     else h.push({ 'rks-redis-key': o.key }, { 'rks-db': String(o.db) });
     return h;
   }

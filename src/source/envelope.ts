@@ -93,18 +93,27 @@ export function envelopeBytes(
   );
 }
 
-function plainEnvelope(
+/**
+ * The envelope of a common entry (see the top of this file) written `reserve` bytes into a new
+ * Buffer (the caller fills the first `reserve` bytes); undefined when the entry needs the general
+ * path (`envelopeBytes`).
+ */
+export function plainEnvelope(
   stream: string,
   db: number,
   id: string,
   fields: readonly Buffer[],
   encoding: SourceEncoding,
+  reserve = 0,
 ): Buffer | undefined {
   const n = fields.length;
   if ((encoding !== 'utf-8' && encoding !== 'utf8') || n === 0 || n % 2 !== 0) return undefined;
-  // {"stream":..,"db":..,"id":.. then ,"fields":{ then "name":"value" joined by commas, then }}
-  const head = Buffer.from(`{"stream":${JSON.stringify(stream)},"db":${JSON.stringify(db)},"id":${JSON.stringify(id)}`);
-  let total = head.length + OPEN_FIELDS.length + 2 + (n / 2 - 1);
+  // {"stream":..,"db":..,"id":" then the id, then ","fields":{ then "name":"value" joined by
+  // commas, then }}. An entry id (<ms>-<seq>) is ASCII that JSON writes as is; anything else
+  // takes the general path.
+  if (!isPlainId(id)) return undefined;
+  const head = streamHead(stream, db);
+  let total = head.length + id.length + 1 + OPEN_FIELDS.length + 2 + (n / 2 - 1);
   for (let i = 0; i < n; i += 2) {
     const name = fields[i] as Buffer;
     const value = fields[i + 1] as Buffer;
@@ -114,10 +123,13 @@ function plainEnvelope(
     for (let j = 0; j < i; j += 2) if (name.equals(fields[j] as Buffer)) return undefined;
     total += name.length + value.length + 5;
   }
-  const out = Buffer.allocUnsafe(total);
-  out.set(head, 0);
-  out.set(OPEN_FIELDS, head.length);
-  let o = head.length + OPEN_FIELDS.length;
+  const out = Buffer.allocUnsafe(reserve + total);
+  out.set(head, reserve);
+  let o = reserve + head.length;
+  o += out.write(id, o, 'latin1');
+  out[o++] = QUOTE;
+  out.set(OPEN_FIELDS, o);
+  o += OPEN_FIELDS.length;
   for (let i = 0; i < n; i += 2) {
     const name = fields[i] as Buffer;
     const value = fields[i + 1] as Buffer;
@@ -135,6 +147,44 @@ function plainEnvelope(
   out[o++] = 0x7d; // }
   out[o++] = 0x7d;
   return out;
+}
+
+/**
+ * `{"stream":<name>,"db":<db>,"id":"` of a stream, made once per stream (JSON.stringify of the
+ * name and a Buffer per entry were a tenth of the envelope's cost). Forgotten all at once when
+ * it holds HEAD_CACHE_MAX streams, so streams that come and go cannot grow it without bound.
+ */
+const heads = new Map<number, Map<string, Buffer>>();
+let headCount = 0;
+const HEAD_CACHE_MAX = 10_000;
+
+function streamHead(stream: string, db: number): Buffer {
+  let ofDb = heads.get(db);
+  const cached = ofDb?.get(stream);
+  if (cached) return cached;
+  if (headCount >= HEAD_CACHE_MAX) {
+    heads.clear();
+    headCount = 0;
+    ofDb = undefined;
+  }
+  if (!ofDb) heads.set(db, (ofDb = new Map()));
+  const text = `{"stream":${JSON.stringify(stream)},"db":${JSON.stringify(db)},"id":"`;
+  // Not from the shared pool: a cached head must not keep an 8 KB pool slab alive.
+  const head = Buffer.allocUnsafeSlow(Buffer.byteLength(text));
+  head.write(text);
+  ofDb.set(stream, head);
+  headCount += 1;
+  return head;
+}
+
+/** Digits and '-' only (every Redis stream entry id): JSON.stringify adds nothing but the quotes. */
+function isPlainId(id: string): boolean {
+  if (id.length === 0) return false;
+  for (let i = 0; i < id.length; i += 1) {
+    const c = id.charCodeAt(i);
+    if (c !== 0x2d && (c < 0x30 || c > 0x39)) return false;
+  }
+  return true;
 }
 
 /**

@@ -141,7 +141,7 @@ async function readBatches(
   signal: AbortSignal,
   submit: (entries: SourceEntry[], fresh: boolean) => Promise<void>,
 ): Promise<void> {
-  const { batchSize, blockMs } = ctx.cfg.source;
+  const { batchSize, blockMs, readLingerMs } = ctx.cfg.source;
   for (let attempt = 0; !signal.aborted;) {
     let entries: SourceEntry[];
     let fresh = false;
@@ -167,5 +167,7 @@ async function readBatches(
       continue;
     }
     if (entries.length > 0 && !signal.aborted) await submit(entries, fresh);
+    // A short read: let entries gather before the next one (SOURCE_READ_LINGER_MS).
+    if (readLingerMs > 0 && entries.length > 0 && entries.length < batchSize) await sleep(readLingerMs, signal);
   }
 }

@@ -6,7 +6,8 @@
  */
 import type { Message, MessageFormat } from '../engine/batch.js';
 import type { GlobMap } from '../util/glob.js';
-import { envelopeBytes, fieldValue, type SourceEncoding } from './envelope.js';
+import { valueHeadLength, writeValueHead } from '../buffer/message-layout.js';
+import { envelopeBytes, fieldValue, plainEnvelope, type SourceEncoding } from './envelope.js';
 import type { SourceEntry } from './streams.js';
 
 export interface StreamMapping {
@@ -22,11 +23,20 @@ export function topicFor(stream: string, m: StreamMapping): string {
 
 export function streamMessage(entry: SourceEntry, format: MessageFormat, m: StreamMapping): Message {
   const topic = topicFor(entry.stream, m);
-  const payload = envelopeBytes(entry.stream, entry.db, entry.id, entry.fields, m.encoding);
+  const origin = { kind: 'stream', db: entry.db, stream: entry.stream } as const;
+  const parts = { topic, id: entry.id, origin };
   // A field Buffer is a view into the Redis client's socket chunk: copied, so a message in flight
   // keeps no chunk of its read alive (the fields themselves are not kept: they are in `payload`).
   const field = fieldValue(entry.fields, m.keyField);
-  const kafkaKey = field ? Buffer.from(field) : Buffer.from(entry.stream);
-  const origin = { kind: 'stream', db: entry.db, stream: entry.stream } as const;
-  return format.build({ topic, id: entry.id, origin }, kafkaKey, payload);
+  const key = field ?? entry.stream;
+  // The common entry: its buffer value (message-layout.ts) and envelope in one allocation, the
+  // record key and payload views into it, so neither is copied again for the buffer write.
+  const at = valueHeadLength(topic, typeof key === 'string' ? Buffer.byteLength(key) : key.length);
+  const value = plainEnvelope(entry.stream, entry.db, entry.id, entry.fields, m.encoding, at);
+  if (value) {
+    const k = writeValueHead(value, topic, key);
+    return format.build(parts, value.subarray(k, at), value.subarray(at), value);
+  }
+  const payload = envelopeBytes(entry.stream, entry.db, entry.id, entry.fields, m.encoding);
+  return format.build(parts, Buffer.from(key), payload);
 }

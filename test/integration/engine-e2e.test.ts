@@ -51,6 +51,8 @@ describe('end to end through the daemon loops', () => {
       // Many small batches with several in progress at once: order must hold across them.
       SOURCE_BATCH_SIZE: '200',
       SOURCE_READ_AHEAD_BATCHES: '4',
+      // Short reads (50 streams, 200 per read) pause before the next read: order still holds.
+      SOURCE_READ_LINGER_MS: '5',
     });
     const engine = new SyncEngine(cfg, silentLogger);
     await engine.start();

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { buildEnvelope, envelopeValue, fieldValue } from '../../src/source/envelope.js';
+import { buildEnvelope, envelopeBytes, envelopeValue, fieldValue } from '../../src/source/envelope.js';
 import { GlobMap, globToRegExp } from '../../src/util/glob.js';
 
 describe('envelope', () => {
@@ -31,6 +31,22 @@ describe('envelope', () => {
     );
     assert.equal(env.fields.a, '1');
     assert.deepEqual(env.repeated, [['a', '2']]);
+  });
+
+  it('writes exactly the bytes of JSON.stringify, for every stream, DB and id, again and again', () => {
+    const fields = ['device_id', 'd1', 'temp', '21.5', 'note', 'h\u00e9 "q"'].map((x) => Buffer.from(x));
+    const plain = fields.slice(0, 4);
+    for (let round = 0; round < 2; round += 1)
+      for (const stream of ['s', 'device:1:stream', 'quote"d', 'ünï']) {
+        for (const db of [0, 7]) {
+          for (const id of ['1732700000000-0', '5-12', 'not-an-id', 'x"y']) {
+            for (const f of [plain, fields]) {
+              const want = JSON.stringify(buildEnvelope(stream, db, id, f, 'utf-8'));
+              assert.equal(envelopeBytes(stream, db, id, f, 'utf-8').toString('utf8'), want);
+            }
+          }
+        }
+      }
   });
 
   it('finds the key field', () => {

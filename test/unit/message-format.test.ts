@@ -2,6 +2,12 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { KeyFormat } from '../../src/buffer/key-format.js';
 import { MessageFormat } from '../../src/engine/batch.js';
+import { decodeMessage, encodeMessage } from '../../src/buffer/message-layout.js';
+import { valueOf } from '../../src/buffer/store.js';
+import { buildEnvelope } from '../../src/source/envelope.js';
+import { streamMessage } from '../../src/source/stream-message.js';
+import type { SourceEntry } from '../../src/source/streams.js';
+import { GlobMap } from '../../src/util/glob.js';
 
 const keys = new KeyFormat('p:');
 const parts = { topic: 't', id: '17-3', origin: { kind: 'stream', db: 2, stream: 'dev:1' } } as const;
@@ -35,5 +41,55 @@ describe('message format', () => {
     assert.deepEqual(again.headers, first.headers);
     assert.deepEqual(again.origin, first.origin);
     assert.equal(again.id, first.id);
+  });
+});
+
+describe('stream entry messages', () => {
+  const mapping = {
+    topics: new GlobMap<string>([]),
+    defaultTopic: 'tópic',
+    keyField: 'device_id',
+    encoding: 'utf-8',
+  } as const;
+  const entry = (fields: string[], stream = 'dev:1'): SourceEntry => ({
+    db: 3,
+    stream,
+    id: '1732700000000-7',
+    // Views into one chunk, as the Redis client hands them over.
+    fields: (() => {
+      const chunk = Buffer.from(fields.join(''));
+      let o = 0;
+      return fields.map((f) => chunk.subarray(o, (o += Buffer.byteLength(f))));
+    })(),
+  });
+
+  test('the value built in place holds the same bytes as the value encoded from the message', () => {
+    const f = new MessageFormat(keys, 'all');
+    for (const e of [
+      entry(['device_id', 'dé1', 'temp', '21.5']),
+      entry(['temp', '21.5'], 'strëam'),
+      entry(['a"', 'x']),
+    ]) {
+      const m = streamMessage(e, f, mapping);
+      const value = valueOf(m, 1_732_700_000_123);
+      assert.deepEqual(
+        value,
+        encodeMessage(m.topic, Buffer.from(m.kafkaKey), Buffer.from(m.payload), 1_732_700_000_123),
+      );
+      const back = decodeMessage(m.key, value);
+      assert.equal(back?.topic, 'tópic');
+      assert.deepEqual(back?.kafkaKey, m.kafkaKey);
+      assert.deepEqual(back?.payload, m.payload);
+      assert.equal(back?.createdMs, 1_732_700_000_123);
+      assert.equal(m.payload.toString(), JSON.stringify(buildEnvelope(e.stream, e.db, e.id, e.fields, 'utf-8')));
+    }
+    const plain = streamMessage(entry(['device_id', 'd9', 'temp', '1']), f, mapping);
+    assert.ok(plain.value, 'a common entry carries its value');
+    assert.equal(plain.kafkaKey.toString(), 'd9');
+    assert.equal(
+      streamMessage(entry(['a"', 'x']), f, mapping).value,
+      undefined,
+      'the general path encodes at the write',
+    );
   });
 });
