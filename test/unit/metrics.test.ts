@@ -33,6 +33,9 @@ describe('SyncMetrics', () => {
     m.deadLettered('t1', 1);
     m.retry('buffer write', 2);
     m.deliveryLatency(0.02);
+    m.transaction('committed', 0.012);
+    m.transaction('committed', 0.004);
+    m.transaction('aborted', 0.5);
     const text = await registry.metrics();
     assert.equal(metric(text, METRIC.entriesRead, { db: '3', stream: 'device:1:stream' }), 10);
     assert.equal(metric(text, METRIC.buffered, { topic: 't1' }), 9);
@@ -41,6 +44,9 @@ describe('SyncMetrics', () => {
     assert.equal(metric(text, METRIC.deadLettered, { topic: 't1' }), 1);
     assert.equal(metric(text, METRIC.retries, { operation: 'buffer_write' }), 2);
     assert.equal(metric(text, `${METRIC.deliveryLatency}_count`), 1);
+    assert.equal(metric(text, METRIC.transactions, { outcome: 'committed' }), 2);
+    assert.equal(metric(text, METRIC.transactions, { outcome: 'aborted' }), 1);
+    assert.equal(metric(text, `${METRIC.transactionSeconds}_count`), 2, 'commit latency of committed ones only');
     assert.deepEqual(m.totals, {
       read: 10,
       buffered: 9,
@@ -49,6 +55,9 @@ describe('SyncMetrics', () => {
       deadLettered: 1,
       retries: 2,
       pauses: 0,
+      transactionsCommitted: 2,
+      transactionsAborted: 1,
+      lastCommitMs: 4,
     });
     assert.deepEqual(
       [...m.sentByTopic],
