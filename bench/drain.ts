@@ -32,6 +32,8 @@ export interface DrainCase {
   size: number;
   streams: number;
   messages: number;
+  /** The service ran with KAFKA_EXACTLY_ONCE=true (`--exactly-once`: each case runs both ways). */
+  exactlyOnce?: boolean;
 }
 
 export interface DrainResult extends DrainCase {
@@ -70,7 +72,7 @@ export interface DrainOptions {
 
 export async function drain(env: BenchEnv, c: DrainCase, opts: DrainOptions = {}): Promise<DrainResult> {
   await flushSandbox(env);
-  const label = `drain${c.size}x${c.streams}`;
+  const label = `drain${c.size}x${c.streams}${c.exactlyOnce ? 'eo' : ''}`;
   const topic = `bench-${env.runId}-${label}`;
   const streams = streamNames(env.runId, label, c.streams);
   const source = await redisOf(env, 'source');

@@ -47,6 +47,8 @@ export interface LatencyResult {
    */
   serviceCores?: number;
   serviceCpuUsPerMsg?: number;
+  /** The service ran with KAFKA_EXACTLY_ONCE=true. */
+  exactlyOnce?: boolean;
 }
 
 export async function latency(
@@ -55,10 +57,10 @@ export async function latency(
   size: number,
   warmupMs: number,
   measureMs: number,
-  opts: { overrides?: Record<string, string>; nodeFlags?: readonly string[] } = {},
+  opts: { overrides?: Record<string, string>; nodeFlags?: readonly string[]; exactlyOnce?: boolean } = {},
 ): Promise<LatencyResult> {
   await flushSandbox(env);
-  const label = `lat${ratePerSec}`;
+  const label = `lat${ratePerSec}${opts.exactlyOnce ? 'eo' : ''}`;
   const topic = `bench-${env.runId}-${label}`;
   const [stream] = streamNames(env.runId, label, 1) as [string];
   const pool = payloadPool(size);
@@ -85,6 +87,7 @@ export async function latency(
         cpuSeconds: () => daemon.usage().cpuSeconds,
       },
     );
+    if (opts.exactlyOnce) result.exactlyOnce = true;
     if (result.received < result.measured) {
       log(
         `latency ${ratePerSec}/s: ${result.received} of ${result.measured} records arrived; daemon log:\n${daemon.output.slice(-1500)}`,
@@ -136,6 +139,9 @@ export async function measureLatency(
       'group.id': topic,
       'enable.auto.commit': false,
       'fetch.wait.max.ms': 100,
+      // What consumers of KAFKA_EXACTLY_ONCE must do (a record counts once committed); records
+      // outside transactions are read the same way.
+      'isolation.level': 'read_committed',
     },
     { 'auto.offset.reset': 'earliest' },
   );

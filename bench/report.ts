@@ -88,7 +88,7 @@ export function formatReport(r: BenchReport): string {
     ...r.drains.map((d) => {
       const c = ceilingFor(r, d.size);
       const u = d.cpuUsPerMsg;
-      return `| ${size(d.size)} | ${int(d.streams)} | ${int(d.messages)} | ${int(d.msgPerSec)} | ${c ? int(c.msgPerSec) : 'n/a'} | ${c ? dec(d.msgPerSec / c.msgPerSec) : 'n/a'} | ${dec(d.seconds, 1)} | ${int(d.peakRssMb)} | ${dec(u.service, 1)} | ${dec(u.source, 1)} | ${dec(u.target, 1)} | ${dec(u.kafka, 1)} | ${dec(u.total, 1)} | ${dec(d.sourceServerUsPerMsg, 1)} | ${dec(d.targetServerUsPerMsg, 1)} | ${dec(d.sourceCmdsPerMsg, 3)} | ${dec(d.targetCmdsPerMsg, 4)} | ${dec(d.loadStart)}-${dec(d.loadEnd)} | ${drainGoals(d, c).join(', ')} |`;
+      return `| ${size(d.size)}${d.exactlyOnce ? ', exactly-once' : ''} | ${int(d.streams)} | ${int(d.messages)} | ${int(d.msgPerSec)} | ${c ? int(c.msgPerSec) : 'n/a'} | ${c ? dec(d.msgPerSec / c.msgPerSec) : 'n/a'} | ${dec(d.seconds, 1)} | ${int(d.peakRssMb)} | ${dec(u.service, 1)} | ${dec(u.source, 1)} | ${dec(u.target, 1)} | ${dec(u.kafka, 1)} | ${dec(u.total, 1)} | ${dec(d.sourceServerUsPerMsg, 1)} | ${dec(d.targetServerUsPerMsg, 1)} | ${dec(d.sourceCmdsPerMsg, 3)} | ${dec(d.targetCmdsPerMsg, 4)} | ${dec(d.loadStart)}-${dec(d.loadEnd)} | ${drainGoals(d, c).join(', ')} |`;
     }),
   );
   if (r.drains.length > 0) {
@@ -118,7 +118,7 @@ export function formatReport(r: BenchReport): string {
       '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
       ...r.latency.map(
         (l) =>
-          `| ${l.kind === 'floor' ? 'floor: raw producer -> consumer, no Redis, no service' : '1 stream'} | ${size(l.size)} | ${int(l.ratePerSec)} | ${int(l.achievedRate)} | ${int(l.measured)} | ${int(l.received)} | ${int(l.p50)} | ${int(l.p99)} | ${int(l.p999)} | ${int(l.max)} | ${l.serviceCores === undefined ? 'n/a' : `${dec(l.serviceCores)}, ${dec(l.serviceCpuUsPerMsg ?? Number.NaN, 1)}`} | ${dec(l.load)} | ${l.kind === 'floor' ? '' : [verdict(l.p99 < GOALS.latencyP99Ms, `p99 < ${GOALS.latencyP99Ms} ms`), ...(l.serviceCores === undefined ? [] : [verdict(l.serviceCores <= GOALS.latencyServiceCores, `service <= ${GOALS.latencyServiceCores} core`)])].join(', ')} |`,
+          `| ${l.kind === 'floor' ? 'floor: raw producer -> consumer, no Redis, no service' : l.exactlyOnce ? '1 stream, KAFKA_EXACTLY_ONCE=true' : '1 stream'} | ${size(l.size)} | ${int(l.ratePerSec)} | ${int(l.achievedRate)} | ${int(l.measured)} | ${int(l.received)} | ${int(l.p50)} | ${int(l.p99)} | ${int(l.p999)} | ${int(l.max)} | ${l.serviceCores === undefined ? 'n/a' : `${dec(l.serviceCores)}, ${dec(l.serviceCpuUsPerMsg ?? Number.NaN, 1)}`} | ${dec(l.load)} | ${l.kind === 'floor' ? '' : [verdict(l.p99 < GOALS.latencyP99Ms, `p99 < ${GOALS.latencyP99Ms} ms`), ...(l.serviceCores === undefined ? [] : [verdict(l.serviceCores <= GOALS.latencyServiceCores, `service <= ${GOALS.latencyServiceCores} core`)])].join(', ')} |`,
       ),
     );
   }
@@ -143,7 +143,7 @@ export function formatReport(r: BenchReport): string {
 }
 
 export function summaryLine(r: BenchReport): string {
-  const d = r.drains.find((x) => x.size === 1000 && x.streams === 1);
+  const d = r.drains.find((x) => x.size === 1000 && x.streams === 1 && !x.exactlyOnce);
   const c = ceilingFor(r, 1000);
   if (!d || !c) return 'bench: drain 0 msg/s, ceiling 0 msg/s, ratio 0.00';
   return `bench: drain ${Math.round(d.msgPerSec)} msg/s, ceiling ${Math.round(c.msgPerSec)} msg/s, ratio ${(d.msgPerSec / c.msgPerSec).toFixed(2)}`;

@@ -16,6 +16,7 @@
  *   npm run bench -- --rates 5000      offered rates of the latency phase
  *   npm run bench -- --daemon FILE     run this built CLI entry (e.g. an older dist/cli/bin.js)
  *   npm run bench -- --json FILE       also write the results as JSON
+ *   npm run bench -- --exactly-once    every drain and latency case also with KAFKA_EXACTLY_ONCE=true
  *   npm run bench -- --down            stop the bench stack at the end
  */
 import { randomBytes } from 'node:crypto';
@@ -53,6 +54,8 @@ export interface BenchOptions {
   daemon?: string;
   /** Offered rates of the latency phase instead of the plan's. */
   rates?: number[];
+  /** Each drain and latency case runs again with KAFKA_EXACTLY_ONCE=true, next to the default. */
+  exactlyOnce?: boolean;
 }
 
 interface Plan {
@@ -127,14 +130,21 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
     }
     if (has('drain')) {
       for (const streams of opts.streams) {
-        log(`drain: ${messages} x ${size} B in ${streams} streams`);
-        const d = await drain(
-          env,
-          { size, streams, messages },
-          { overrides: opts.overrides, nodeFlags, ...(opts.logDir ? { logDir: resolve(opts.logDir) } : {}) },
-        );
-        log(`drain: ${Math.round(d.msgPerSec)} msg/s, peak RSS ${Math.round(d.peakRssMb)} MB`);
-        report.drains.push(d);
+        for (const exactlyOnce of opts.exactlyOnce ? [false, true] : [false]) {
+          const mode = exactlyOnce ? ', exactly-once' : '';
+          log(`drain: ${messages} x ${size} B in ${streams} streams${mode}`);
+          const d = await drain(
+            env,
+            { size, streams, messages, ...(exactlyOnce ? { exactlyOnce } : {}) },
+            {
+              overrides: exactlyOnce ? { ...opts.overrides, ...exactlyOnceVars(env) } : opts.overrides,
+              nodeFlags,
+              ...(opts.logDir ? { logDir: resolve(opts.logDir) } : {}),
+            },
+          );
+          log(`drain: ${Math.round(d.msgPerSec)} msg/s, peak RSS ${Math.round(d.peakRssMb)} MB${mode}`);
+          report.drains.push(d);
+        }
       }
     }
   }
@@ -143,13 +153,16 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
     log(`latency floor: raw producer -> consumer at ${floorRate} msg/s`);
     report.latency.push(await latencyFloor(env, floorRate, 1000, plan.latencyWarmupMs, plan.latencyMeasureMs));
     for (const rate of opts.rates ?? plan.latencyRates) {
-      log(`latency: ${rate} msg/s offered`);
-      report.latency.push(
-        await latency(env, rate, 1000, plan.latencyWarmupMs, plan.latencyMeasureMs, {
-          overrides: opts.overrides,
-          nodeFlags,
-        }),
-      );
+      for (const exactlyOnce of opts.exactlyOnce ? [false, true] : [false]) {
+        log(`latency: ${rate} msg/s offered${exactlyOnce ? ', exactly-once' : ''}`);
+        report.latency.push(
+          await latency(env, rate, 1000, plan.latencyWarmupMs, plan.latencyMeasureMs, {
+            overrides: exactlyOnce ? { ...opts.overrides, ...exactlyOnceVars(env) } : opts.overrides,
+            nodeFlags,
+            exactlyOnce,
+          }),
+        );
+      }
     }
   }
   if (has('idle')) {
@@ -166,6 +179,11 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   }
   report.loadAtEnd = loadavg();
   return report;
+}
+
+/** The service variables of the exactly-once cases (a progress topic of the run's own). */
+function exactlyOnceVars(env: BenchEnv): Record<string, string> {
+  return { KAFKA_EXACTLY_ONCE: 'true', KAFKA_PROGRESS_TOPIC: `bench-${env.runId}-progress` };
 }
 
 function parseArgs(argv: readonly string[]): BenchOptions & { json?: string; down: boolean } {
@@ -198,6 +216,7 @@ function parseArgs(argv: readonly string[]): BenchOptions & { json?: string; dow
     streams: (list('--streams') ?? ['1', '1000']).map(Number),
     overrides,
     down: argv.includes('--down'),
+    exactlyOnce: argv.includes('--exactly-once'),
     ...(json ? { json } : {}),
     ...(messages ? { messages: Number(messages) } : {}),
     ...(profileDir ? { profileDir } : {}),
