@@ -67,3 +67,13 @@ export function exitConfig(problems: readonly string[]): never {
   for (const p of problems) process.stderr.write(`config error: ${p}\n`);
   process.exit(2);
 }
+
+/**
+ * The configuration of a one-shot command that runs an engine beside the daemon (`send`,
+ * `dlq replay`): with KAFKA_EXACTLY_ONCE its transactional.id must not be the daemon's, or its
+ * init_transactions would fence the running daemon. It gets `<SOURCE_CONSUMER_NAME>.cli`.
+ */
+export function oneShotConfig(cfg: Config): Config {
+  if (!cfg.kafka.exactlyOnce) return cfg;
+  return { ...cfg, kafka: { ...cfg.kafka, instance: `${cfg.kafka.instance}.cli` } };
+}

@@ -10,7 +10,7 @@ import { batchOf } from '../engine/batch.js';
 import { SyncEngine } from '../engine/engine.js';
 import { createLogger } from '../observability/logger.js';
 import { checkTopicName } from '../sink/topic.js';
-import { configOrExit, withConfigOptions, type ConfigFlags } from './common.js';
+import { configOrExit, oneShotConfig, withConfigOptions, type ConfigFlags } from './common.js';
 
 export function registerDlqCommand(program: Command): void {
   const dlq = program.command('dlq').description('inspect and resend dead letters (messages Kafka refused for good)');
@@ -74,7 +74,7 @@ export function registerDlqCommand(program: Command): void {
 }
 
 async function withEngine(flags: ConfigFlags, fn: (engine: SyncEngine) => Promise<void>): Promise<void> {
-  const cfg = configOrExit(flags);
+  const cfg = oneShotConfig(configOrExit(flags));
   const engine = new SyncEngine(cfg, createLogger(cfg.logLevel === 'info' ? 'warn' : cfg.logLevel));
   try {
     await engine.start({ connectTimeoutMs: 15_000 });

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { SyncEngine } from '../engine/engine.js';
 import { createLogger } from '../observability/logger.js';
-import { configOrExit, withConfigOptions, type ConfigFlags } from './common.js';
+import { configOrExit, oneShotConfig, withConfigOptions, type ConfigFlags } from './common.js';
 
 export function registerSendCommand(program: Command): void {
   withConfigOptions(
@@ -13,7 +13,7 @@ export function registerSendCommand(program: Command): void {
       .requiredOption('-d, --device <id>', 'device id (the Kafka record key)')
       .argument('[message]', 'message text; read from stdin when omitted'),
   ).action(async (message: string | undefined, flags: ConfigFlags & { topic: string; device: string }) => {
-    const cfg = configOrExit(flags);
+    const cfg = oneShotConfig(configOrExit(flags));
     const engine = new SyncEngine(cfg, createLogger(cfg.logLevel === 'info' ? 'warn' : cfg.logLevel));
     const body = message !== undefined ? Buffer.from(message) : await readStdin();
     try {

@@ -31,6 +31,11 @@ export interface ProgressRecord {
   readonly instance: string;
   /** The writer's transaction number: grows by one per committed transaction, across restarts. */
   readonly seq: number;
+  /**
+   * The process that wrote it (random per process): a client whose commit outcome is unknown
+   * asks whether *its* transaction committed, not whether any process with the same name did.
+   */
+  readonly writer?: string;
   readonly part: number;
   readonly parts: number;
   /** Buffer keys committed and not yet confirmed marked synced in the target. */
@@ -86,6 +91,14 @@ export function decodeProgress(value: Buffer | null | undefined): ProgressRecord
 export interface Progress {
   readonly seqs: ReadonlyMap<string, number>;
   readonly keys: readonly string[];
+  /** Per instance and writer (`writerKey`), the highest seq committed. */
+  readonly committed: ReadonlyMap<string, number>;
+  /** Per instance, the writer of its latest record. */
+  readonly lastWriter: ReadonlyMap<string, string>;
+}
+
+export function writerKey(instance: string, writer: string): string {
+  return `${instance}\u0000${writer}`;
 }
 
 /**
@@ -94,8 +107,13 @@ export interface Progress {
  */
 export class ProgressState {
   private readonly latest = new Map<string, { seq: number; parts: Map<number, readonly string[]> }>();
+  private readonly committed = new Map<string, number>();
+  private readonly lastWriter = new Map<string, string>();
 
   add(r: ProgressRecord): void {
+    const wk = writerKey(r.instance, r.writer ?? '');
+    this.committed.set(wk, Math.max(this.committed.get(wk) ?? -1, r.seq));
+    this.lastWriter.set(r.instance, r.writer ?? '');
     const cur = this.latest.get(r.instance);
     if (cur && cur.seq > r.seq) return;
     if (!cur || cur.seq < r.seq) this.latest.set(r.instance, { seq: r.seq, parts: new Map([[r.part, r.keys]]) });
@@ -109,7 +127,7 @@ export class ProgressState {
       seqs.set(instance, seq);
       for (const k of parts.values()) keys.push(...k);
     }
-    return { seqs, keys };
+    return { seqs, keys, committed: new Map(this.committed), lastWriter: new Map(this.lastWriter) };
   }
 }
 

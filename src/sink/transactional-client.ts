@@ -8,6 +8,7 @@
  * Invariant: `producer` is set only after init_transactions and the progress read succeeded, so
  * `committedSeq` and `recovered` are the truth of Kafka when the first record is produced.
  */
+import { randomBytes } from 'node:crypto';
 import Kafka from '@confluentinc/kafka-javascript';
 import type { DeliveryReport, LibrdKafkaError } from '@confluentinc/kafka-javascript';
 import type { Config } from '../config/config.js';
@@ -26,7 +27,9 @@ const HEALTH_CHECK_MS = 5_000;
 export abstract class TransactionalClient {
   readonly progress: ProgressLog;
   /** What the progress topic said at the last connection (the engine applies it before starting). */
-  recovered: Progress = { seqs: new Map(), keys: [] };
+  recovered: Progress = { seqs: new Map(), keys: [], committed: new Map(), lastWriter: new Map() };
+  /** This process, in its progress records (progress.ts: `writer`). */
+  readonly writer = `${process.pid}-${randomBytes(4).toString('hex')}`;
   protected producer: Kafka.Producer | undefined;
   protected connected = false;
   protected closed = false;

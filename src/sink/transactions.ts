@@ -23,9 +23,10 @@
  *  2. A record counts as delivered only after commitTransaction succeeded. An outcome the client
  *     cannot know (a commit that timed out for longer than KAFKA_RECONNECT_TIMEOUT_MS, a fatal
  *     error) is settled by the truth: a new producer with the same transactional.id
- *     (init_transactions fences the old one and aborts what it left open), then this instance's
- *     latest committed seq is read back from the progress topic: at or above the transaction's
- *     seq it committed, below it aborted. Never guessed, so never sent twice, never lost.
+ *     (init_transactions fences the old one and aborts what it left open), then the progress
+ *     topic is read back: if it holds this process's record (`writer`) of that transaction's seq,
+ *     it committed, else it aborted. Never guessed, so never sent twice, never lost, even when
+ *     another process wrongly shares the transactional.id (it is named in an error then).
  *  3. Every key a committed transaction holds stays listed in this instance's progress records
  *     until the pipeline confirmed it marked synced in the target (`marked`): a crash between the
  *     commit and the mark cannot make it look unsent (progress.ts, invariant 2).
@@ -37,7 +38,7 @@ import { DeliveryError, errorMessage, type SyncError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { backoffMs, sleep } from '../util/retry.js';
 import { classify } from './producer.js';
-import { encodeProgress, progressRecords } from './progress.js';
+import { encodeProgress, progressRecords, writerKey } from './progress.js';
 import type { Outcome, SendTicket, Sink, SinkRecord } from './sink.js';
 import { TransactionalClient } from './transactional-client.js';
 
@@ -248,6 +249,7 @@ export class TransactionalSink extends TransactionalClient implements Sink {
       v: 1 as const,
       instance: this.cfg.instance,
       seq: txn.seq,
+      writer: this.writer,
       streams: Object.fromEntries(txn.streams),
       atMs: t0,
     };
@@ -310,7 +312,14 @@ export class TransactionalSink extends TransactionalClient implements Sink {
     );
     await this.dropProducer(1000);
     await this.connect();
-    const committed = (this.recovered.seqs.get(this.cfg.instance) ?? 0) >= txn.seq;
+    const instance = this.cfg.instance;
+    const committed = (this.recovered.committed.get(writerKey(instance, this.writer)) ?? -1) >= txn.seq;
+    const other = this.recovered.lastWriter.get(instance);
+    if (other !== undefined && other !== this.writer && (this.recovered.seqs.get(instance) ?? 0) >= txn.seq)
+      this.log.error(
+        { instance, transactionalId: this.id },
+        'another process commits with this transactional.id: give every instance its own SOURCE_CONSUMER_NAME when KAFKA_EXACTLY_ONCE=true (they fence each other)',
+      );
     this.onTransaction(committed ? 'committed' : 'aborted', 0, txn.keys.length);
     return committed ? { result: 'committed' } : { result: 'aborted', reason };
   }

@@ -7,6 +7,8 @@
  * it). The chaos suite runs the outage and takeover cases.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import Kafka from '@confluentinc/kafka-javascript';
 import type { Message } from '@confluentinc/kafka-javascript';
@@ -153,5 +155,24 @@ describe('KAFKA_EXACTLY_ONCE=true', () => {
       'nothing left unsynced',
       async () => Number(await target.send(['SCARD', `${prefix}unsynced_keys_set`])) === 0,
     );
+  });
+
+  it('a one-shot `send` beside the running daemon uses a transactional.id of its own: the daemon is not fenced', async () => {
+    assert.ok(daemon, 'the daemon of the test before runs');
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/bin.ts', 'send', '-t', topic, '-d', 'cli-dev', 'from the cli'],
+      { env: { ...process.env, ...stackEnv('plaintext'), ...env, LOG_LEVEL: 'warn' }, timeout: 60_000 },
+    );
+    assert.match(stdout, new RegExp(`^${prefix}msg:${topic}:`));
+    // The daemon still commits: a new entry arrives (read_committed), and it logged no fencing.
+    await source.send(['XADD', streams[0] as string, '*', 'device_id', 'd0', 'n', 'after-cli']);
+    const records = await readCommitted((all) => all.some((m) => String(m.value).includes('"after-cli"')));
+    assert.ok(
+      records.some((m) => String(m.value).includes('"after-cli"')),
+      'the daemon delivered after the cli ran',
+    );
+    assert.equal(records.filter((m) => String(m.value) === 'from the cli').length, 1, 'the sent message once');
+    assert.doesNotMatch(daemon.output(), /fatal|outcome unknown/i);
   });
 });

@@ -13,6 +13,7 @@ import {
   foldProgress,
   progressRecords,
   transactionalId,
+  writerKey,
   type ProgressRecord,
 } from '../../src/sink/progress.js';
 import { loggedBatch, makePipeline, messages, testConfig, until } from '../helpers/fakes.js';
@@ -68,6 +69,17 @@ describe('progress records', () => {
     ]);
     assert.deepEqual(Object.fromEntries(p.seqs), { 'edge-1': 2, 'edge-2': 4 });
     assert.deepEqual([...p.keys].sort(), ['b1', 'b2', 'new1', 'new2']);
+  });
+
+  test('tell which process committed what: a commit of another process with the same name is not ours', () => {
+    const p = foldProgress([
+      { ...rec('edge-1', 5, ['a']), writer: 'w1' },
+      { ...rec('edge-1', 6, ['b']), writer: 'w2' }, // a second process sharing the name
+    ]);
+    assert.equal(p.seqs.get('edge-1'), 6);
+    assert.equal(p.committed.get(writerKey('edge-1', 'w1')), 5, 'w1 committed up to 5 only: its seq 6 did not commit');
+    assert.equal(p.committed.get(writerKey('edge-1', 'w2')), 6);
+    assert.equal(p.lastWriter.get('edge-1'), 'w2');
   });
 
   test('name a transactional.id per consumer group and instance', () => {
