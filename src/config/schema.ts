@@ -740,7 +740,7 @@ export const FIELDS: readonly FieldSpec[] = [
     unit: 'percent',
     group: 'service',
     description:
-      'How far V8 lets the JavaScript heap grow past what its last full collection kept before collecting again, in percent (the V8 flag --heap-growing-percent, set by `run` at start; the library leaves its host process alone). 0 (default): the V8 heuristics (peak RSS while draining 1 KB entries 222-240 MB); 150: 181-199 MB, the same CPU per message in one-stream drains, 1-2 µs more and up to 4% slower with 1,000 streams; 100: 167-172 MB for ~10% more service CPU (docs/performance.md).',
+      'How far V8 lets the JavaScript heap grow past what its last full collection kept before collecting again, in percent (the V8 flag --heap-growing-percent, set by `run` at start; the library leaves its host process alone). 0 (default): the V8 heuristics (peak RSS while draining 222-246 MB); 150: 178-203 MB with 100 B and 1 KB entries (205-211 with 10 KB), but more service CPU: median +3.9 µs/msg (~12%) with 100 B entries, +2.6 with 1,000 streams of 1 KB, within noise for one stream of 1 KB or 10 KB (6 back-to-back pairs each), hence not the default; 100: 167-172 MB for ~10% more service CPU (docs/performance.md).',
   }),
   f({
     env: 'HTTP_ADDRESS',
