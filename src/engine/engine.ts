@@ -122,34 +122,25 @@ export class SyncEngine {
     const t0 = Date.now();
     const recovered = await this.pipeline.retrying('recovery', () => this.target.recover());
     this.log.info({ unsynced: recovered, ms: Date.now() - t0 }, 'recovery: rebuilt the unsynced set');
+    if (opts.connectTimeoutMs !== undefined) await this.sink.connectOnce(opts.connectTimeoutMs);
+    // Exactly-once waits for Kafka: nothing is sent again before the progress check.
+    else if (this.sink instanceof TransactionalSink) await this.sink.connect(this.stopCtl.signal);
+    // Otherwise the daemon does not wait for Kafka: it buffers (and, with SOURCE_ACK_MODE=target,
+    // drains the source) while the producer keeps trying to connect in the background.
+    // Not awaited at stop: an attempt under way ends by itself once the sink is closed.
+    else void this.sink.connect(this.stopCtl.signal);
     if (this.sink instanceof TransactionalSink) {
-      // Exactly-once: nothing is sent again before the progress check, so start waits for Kafka
-      // (init_transactions fences this instance's previous incarnation; then what its
-      // transactions committed is marked synced, and the readers' re-read only acks those).
-      if (opts.connectTimeoutMs !== undefined) await this.sink.connectOnce(opts.connectTimeoutMs);
-      else await this.sink.connect(this.stopCtl.signal);
       if (!this.sink.canProduce) return; // stopped before Kafka answered: nothing was read
-      const progress = this.sink.recovered;
-      const sink = this.sink;
-      await this.pipeline.retryingVoid('exactly-once progress check', () => applyProgress(this.target, progress));
+      // init_transactions fenced this instance's previous incarnation; what its transactions
+      // committed is marked synced now, so the readers' re-read of pending entries only acks it.
+      const { progress, recovered: committed } = this.sink;
+      await this.pipeline.retryingVoid('exactly-once progress check', () => applyProgress(this.target, committed));
       this.log.info(
-        { progressKeys: progress.keys.length, instances: progress.seqs.size },
+        { progressKeys: committed.keys.length, instances: committed.seqs.size },
         'exactly-once: marked what committed transactions hold as synced',
       );
-      this.progressCheck = new ProgressCheck(
-        sink.progress,
-        this.target,
-        this.log,
-        this.cfg.source.consumerName,
-        this.cfg.source.claimIdleMs,
-      );
-    } else if (opts.connectTimeoutMs !== undefined) {
-      await this.sink.connectOnce(opts.connectTimeoutMs);
-    } else {
-      // The daemon does not wait for Kafka: it buffers (and, with SOURCE_ACK_MODE=target,
-      // drains the source) while the producer keeps trying to connect in the background.
-      // Not awaited at stop: an attempt under way ends by itself once the sink is closed.
-      void this.sink.connect(this.stopCtl.signal);
+      const { consumerName, claimIdleMs } = this.cfg.source;
+      this.progressCheck = new ProgressCheck(progress, this.target, this.log, consumerName, claimIdleMs);
     }
     this.running = true;
   }

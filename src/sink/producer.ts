@@ -8,7 +8,7 @@
 import net from 'node:net';
 import Kafka from '@confluentinc/kafka-javascript';
 import type { LibrdKafkaError, DeliveryReport, MessageHeader } from '@confluentinc/kafka-javascript';
-import type { Outcome, SendTicket, Sink, SinkRecord } from './sink.js';
+import { unsentTicket, type Outcome, type SendTicket, type Sink, type SinkRecord } from './sink.js';
 import type { Config } from '../config/config.js';
 import { ConnectionError, DeliveryError, PoisonMessageError, errorMessage, type SyncError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
@@ -141,12 +141,9 @@ export class KafkaSink implements Sink {
 
   /** Produces records in order (see the Sink contract); never throws. */
   produce(records: readonly SinkRecord[]): SendTicket {
-    if (records.length === 0) return { accepted: Promise.resolve(), outcomes: Promise.resolve([]) };
-    if (!this.producer) {
-      // Not connected (yet): one shared error, not one per record (a retry loop runs this often).
-      const err = new DeliveryError(`${this.endpoint}: not connected to Kafka`, { retryable: true });
-      return { accepted: Promise.resolve(), outcomes: Promise.resolve(records.map(() => err)) };
-    }
+    if (records.length === 0) return unsentTicket(records, undefined);
+    if (!this.producer)
+      return unsentTicket(records, new DeliveryError(`${this.endpoint}: not connected to Kafka`, { retryable: true }));
     let resolve!: (o: Outcome[]) => void;
     const outcomes = new Promise<Outcome[]>((r) => (resolve = r));
     const batch: PendingBatch = {

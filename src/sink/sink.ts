@@ -55,3 +55,12 @@ export interface Sink {
    */
   marked?(keys: readonly string[]): void;
 }
+
+/**
+ * The ticket of records that were never handed to a client: every one has `outcome` at once
+ * (none for no records; before the first connection, one shared retryable error, not one per
+ * record, since a retry loop runs this often).
+ */
+export function unsentTicket(records: readonly SinkRecord[], outcome: Outcome): SendTicket {
+  return { accepted: Promise.resolve(), outcomes: Promise.resolve(records.map(() => outcome)) };
+}

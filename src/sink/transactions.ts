@@ -39,7 +39,7 @@ import type { Logger } from '../observability/logger.js';
 import { backoffMs, sleep } from '../util/retry.js';
 import { classify } from './producer.js';
 import { encodeProgress, progressRecords, writerKey } from './progress.js';
-import type { Outcome, SendTicket, Sink, SinkRecord } from './sink.js';
+import { unsentTicket, type Outcome, type SendTicket, type Sink, type SinkRecord } from './sink.js';
 import { TransactionalClient } from './transactional-client.js';
 
 const CODES = Kafka.CODES.ERRORS;
@@ -97,11 +97,9 @@ export class TransactionalSink extends TransactionalClient implements Sink {
   }
 
   produce(records: readonly SinkRecord[]): SendTicket {
-    if (records.length === 0) return { accepted: Promise.resolve(), outcomes: Promise.resolve([]) };
-    if (!this.producer) {
-      const err = new DeliveryError(`${this.endpoint}: not connected to Kafka`, { retryable: true });
-      return { accepted: Promise.resolve(), outcomes: Promise.resolve(records.map(() => err)) };
-    }
+    if (records.length === 0) return unsentTicket(records, undefined);
+    if (!this.producer)
+      return unsentTicket(records, new DeliveryError(`${this.endpoint}: not connected to Kafka`, { retryable: true }));
     let resolve!: (o: Outcome[]) => void;
     const outcomes = new Promise<Outcome[]>((r) => (resolve = r));
     const batch: PendingBatch = {

@@ -109,3 +109,26 @@ export class Budget {
     return this.usedItems < this.maxItems && this.usedBytes + bytes <= this.maxBytes;
   }
 }
+
+/**
+ * Polls `cond` every `everyMs` until it is true; throws after `timeoutMs`, naming `what` and the
+ * last error `cond` threw (an error counts as "not yet").
+ */
+export async function waitUntil(
+  what: string,
+  cond: () => Promise<boolean>,
+  timeoutMs = 30_000,
+  everyMs = 100,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      if (await cond()) return;
+    } catch (err) {
+      last = err;
+    }
+    await sleep(everyMs);
+  }
+  throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
+}

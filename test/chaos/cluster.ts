@@ -12,7 +12,6 @@
 import { randomBytes } from 'node:crypto';
 import { loadConfig } from '../../src/config/config.js';
 import { connectRedis } from '../../src/redis/client.js';
-import { stackEnv } from '../../src/stack/index.js';
 import {
   clusterEnv,
   clusterNodes,
@@ -25,7 +24,7 @@ import {
   waitUntil,
 } from '../../src/stack/replicated.js';
 import { Checker, type CheckerReport } from './checker.js';
-import { ServiceProcess } from './harness.js';
+import { chaosEnv, ServiceProcess } from './harness.js';
 
 export interface ClusterOptions {
   readonly messages: number;
@@ -94,29 +93,12 @@ export const CLUSTER_SCENARIOS: readonly Scenario[] = [
 ];
 
 function serviceEnv(runId: string, topic: string, extra: Record<string, string>): Record<string, string> {
-  const base = stackEnv('plaintext');
-  delete base['TARGET_REDIS_HOST'];
-  delete base['TARGET_REDIS_PORT'];
-  return {
-    ...base,
-    ...clusterEnv(),
-    SOURCE_REDIS_DB_SEARCH_RANGE: '0',
-    STREAM_AUTO_DISCOVERY: 'true',
-    STREAM_DISCOVERY_INTERVAL: '1',
-    STREAM_DISCOVERY_PATTERNS: `chaos-${runId}-*`,
-    STREAM_TARGET_TOPIC_MAP: '{}',
-    KAFKA_TOPIC: topic,
-    TARGET_REDIS_KEY_PREFIX: `${runId}:`,
-    SOURCE_BLOCK_MS: '200',
-    SOURCE_CLAIM_IDLE_MS: '5000',
-    SYNC_RESYNC_INTERVAL_MS: '2000',
-    SYNC_RESEND_AFTER_MS: '10000',
-    SYNC_RETRY_MAX_MS: '1000',
-    LOG_LEVEL: 'info',
-    HTTP_ADDRESS: 'off',
-    SOURCE_CONSUMER_NAME: 'svc',
-    ...extra,
-  };
+  return chaosEnv(
+    runId,
+    topic,
+    { SYNC_RETRY_MAX_MS: '1000', SOURCE_CONSUMER_NAME: 'svc', ...extra },
+    { drop: ['TARGET_REDIS_HOST', 'TARGET_REDIS_PORT'], env: clusterEnv() },
+  );
 }
 
 export async function runClusterScenarios(

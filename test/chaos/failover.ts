@@ -17,7 +17,6 @@
 import { randomBytes } from 'node:crypto';
 import { loadConfig } from '../../src/config/config.js';
 import { connectRedis, type RedisConnection } from '../../src/redis/client.js';
-import { stackEnv } from '../../src/stack/index.js';
 import {
   killNode,
   restartNode,
@@ -29,7 +28,7 @@ import {
   waitUntil,
 } from '../../src/stack/replicated.js';
 import { Checker, type CheckerReport } from './checker.js';
-import { ServiceProcess } from './harness.js';
+import { chaosEnv, ServiceProcess } from './harness.js';
 
 export interface FailoverOptions {
   readonly messages: number;
@@ -103,29 +102,15 @@ export const FAILOVER_SCENARIOS: readonly Scenario[] = [
 
 /** Service environment: stack Kafka, both Redis roles through their Sentinels. */
 function serviceEnv(runId: string, topic: string, extra: Record<string, string>): Record<string, string> {
-  const base = stackEnv('plaintext');
-  for (const k of ['SOURCE_REDIS_HOST', 'SOURCE_REDIS_PORT', 'TARGET_REDIS_HOST', 'TARGET_REDIS_PORT']) delete base[k];
-  return {
-    ...base,
-    ...sentinelEnv('source', 'SOURCE'),
-    ...sentinelEnv('target', 'TARGET'),
-    SOURCE_REDIS_DB_SEARCH_RANGE: '0',
-    STREAM_AUTO_DISCOVERY: 'true',
-    STREAM_DISCOVERY_INTERVAL: '1',
-    STREAM_DISCOVERY_PATTERNS: `chaos-${runId}-*`,
-    STREAM_TARGET_TOPIC_MAP: '{}',
-    KAFKA_TOPIC: topic,
-    TARGET_REDIS_KEY_PREFIX: `${runId}:`,
-    SOURCE_BLOCK_MS: '200',
-    SOURCE_CLAIM_IDLE_MS: '5000',
-    SYNC_RESYNC_INTERVAL_MS: '2000',
-    SYNC_RESEND_AFTER_MS: '10000',
-    SYNC_RETRY_MAX_MS: '1000',
-    LOG_LEVEL: 'info',
-    HTTP_ADDRESS: '127.0.0.1:0',
-    SOURCE_CONSUMER_NAME: 'svc',
-    ...extra,
-  };
+  return chaosEnv(
+    runId,
+    topic,
+    { SYNC_RETRY_MAX_MS: '1000', HTTP_ADDRESS: '127.0.0.1:0', SOURCE_CONSUMER_NAME: 'svc', ...extra },
+    {
+      drop: ['SOURCE_REDIS_HOST', 'SOURCE_REDIS_PORT', 'TARGET_REDIS_HOST', 'TARGET_REDIS_PORT'],
+      env: { ...sentinelEnv('source', 'SOURCE'), ...sentinelEnv('target', 'TARGET') },
+    },
+  );
 }
 
 /** A source connection through the Sentinels whose writes count only once a replica has them. */

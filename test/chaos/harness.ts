@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { stackEnv } from '../../src/stack/index.js';
 
 export class ServiceProcess {
   child: ChildProcess | undefined;
@@ -75,4 +76,39 @@ export class ServiceProcess {
     if (this.sampler) clearInterval(this.sampler);
     return code;
   }
+}
+
+/**
+ * The service variables every chaos suite shares (the main, failover and cluster suites): the
+ * sandbox stack, discovery of the run's streams, the run's topic and key prefix, and short
+ * claim/resync/retry times so faults heal within a scenario. `topology` replaces the Redis
+ * endpoints (Sentinels, a cluster): the stack's host/port of those roles are dropped first.
+ */
+export function chaosEnv(
+  runId: string,
+  topic: string,
+  extra: Record<string, string> = {},
+  topology: { readonly drop?: readonly string[]; readonly env?: Record<string, string> } = {},
+): Record<string, string> {
+  const base = stackEnv('plaintext');
+  for (const k of topology.drop ?? []) delete base[k];
+  return {
+    ...base,
+    ...topology.env,
+    SOURCE_REDIS_DB_SEARCH_RANGE: '0',
+    STREAM_AUTO_DISCOVERY: 'true',
+    STREAM_DISCOVERY_INTERVAL: '1',
+    STREAM_DISCOVERY_PATTERNS: `chaos-${runId}-*`,
+    STREAM_TARGET_TOPIC_MAP: '{}',
+    KAFKA_TOPIC: topic,
+    TARGET_REDIS_KEY_PREFIX: `${runId}:`,
+    SOURCE_BLOCK_MS: '200',
+    SOURCE_CLAIM_IDLE_MS: '5000',
+    SYNC_RESYNC_INTERVAL_MS: '2000',
+    SYNC_RESEND_AFTER_MS: '10000',
+    SYNC_RETRY_MAX_MS: '2000',
+    LOG_LEVEL: 'info',
+    HTTP_ADDRESS: 'off',
+    ...extra,
+  };
 }

@@ -9,7 +9,7 @@ import { connectRedis, type RedisConnection } from '../../src/redis/client.js';
 import { loadConfig } from '../../src/config/config.js';
 import { STACK_PORTS, stackEnv, startServer, stopServer } from '../../src/stack/index.js';
 import { Checker, type CheckerReport } from './checker.js';
-import { ServiceProcess } from './harness.js';
+import { chaosEnv, ServiceProcess } from './harness.js';
 import { TcpProxy } from './proxy.js';
 
 export interface ChaosOptions {
@@ -293,34 +293,20 @@ export async function runScenario(
     source: await conn('source'),
     target: await conn('target'),
     recoveredAt: Date.now(),
-    env: (extra = {}) => ({
-      ...stackEnv('plaintext'),
-      SOURCE_REDIS_DB_SEARCH_RANGE: '0',
-      STREAM_AUTO_DISCOVERY: 'true',
-      STREAM_DISCOVERY_INTERVAL: '1',
-      STREAM_DISCOVERY_PATTERNS: `chaos-${runId}-*`,
-      STREAM_TARGET_TOPIC_MAP: '{}',
-      KAFKA_TOPIC: topic,
-      TARGET_REDIS_KEY_PREFIX: `${runId}:`,
-      SOURCE_BLOCK_MS: '200',
-      SOURCE_CLAIM_IDLE_MS: '5000',
-      SYNC_RESYNC_INTERVAL_MS: '2000',
-      SYNC_RESEND_AFTER_MS: '10000',
-      SYNC_RETRY_MAX_MS: '2000',
-      LOG_LEVEL: 'info',
-      HTTP_ADDRESS: 'off',
-      ...(opts.exactlyOnce
-        ? {
-            KAFKA_EXACTLY_ONCE: 'true',
-            KAFKA_PROGRESS_TOPIC: `chaos-progress-${runId}`,
-            KAFKA_TRANSACTION_INTERVAL_MS: '100',
-            // Shorter than the outages: the open transaction expires while Kafka is down, so
-            // the abort path (records resent in a new transaction) is what the scenario runs.
-            KAFKA_TRANSACTION_TIMEOUT_MS: '4000',
-          }
-        : {}),
-      ...extra,
-    }),
+    env: (extra = {}) =>
+      chaosEnv(runId, topic, {
+        ...(opts.exactlyOnce
+          ? {
+              KAFKA_EXACTLY_ONCE: 'true',
+              KAFKA_PROGRESS_TOPIC: `chaos-progress-${runId}`,
+              KAFKA_TRANSACTION_INTERVAL_MS: '100',
+              // Shorter than the outages: the open transaction expires while Kafka is down, so
+              // the abort path (records resent in a new transaction) is what the scenario runs.
+              KAFKA_TRANSACTION_TIMEOUT_MS: '4000',
+            }
+          : {}),
+        ...extra,
+      }),
     async service(name, extra = {}, { wait = true } = {}) {
       const svc = new ServiceProcess(
         `${runId}-${name}`,

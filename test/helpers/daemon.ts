@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { asArray, asBuffer, type RedisConnection } from '../../src/redis/client.js';
 import { stackEnv } from '../../src/stack/index.js';
+import { waitUntil } from '../../src/util/retry.js';
 
 export interface Daemon {
   readonly child: ChildProcess;
@@ -59,18 +60,9 @@ export function startDaemon(env: Record<string, string>): Daemon {
   };
 }
 
-export async function waitFor(what: string, cond: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      if (await cond()) return;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
+/** Polls `cond` every 250 ms until true (throws after `timeoutMs`, with the last error). */
+export function waitFor(what: string, cond: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  return waitUntil(what, cond, timeoutMs, 250);
 }
 
 /** The value of one Prometheus sample, e.g. metric(text, 'rks_messages_sent_total', {topic: 't'}). */
