@@ -152,6 +152,20 @@ const marks: Record<string, Step> = {
     ]),
 };
 
+const MARK_DERIVED = `
+local n = #KEYS - 1
+local cut = #ARGV[4] + 1
+for i = 2, #KEYS do
+  redis.call('SET', ARGV[5] .. string.sub(KEYS[i], cut), ARGV[3], 'EX', ARGV[2])
+  redis.call('EXPIRE', KEYS[i], ARGV[1])
+end
+redis.call('SREM', KEYS[1], unpack(KEYS, 2))
+return n`;
+marks['lua, marker key derived in the script'] = (c, ms) =>
+  c.send(
+    evalScript(MARK_DERIVED, ['unsynced_keys_set', ...ms.map((m) => m.key)], ['86400', '3600', '1', 'msg:', 'synced:']),
+  );
+
 const cpuOf = (pid: number): number => procUsage(pid).cpuSeconds;
 
 async function measure(c: RedisConnection, pid: number, step: Step, batches: Msg[][]): Promise<string> {

@@ -178,14 +178,22 @@ export class TargetBuffer implements BufferStore {
     for (const r of exec) if (r instanceof Error) throw r;
   }
 
-  /** Marks messages synced: marker with SYNC_TTL, message TTL starts, removed from the set. */
+  /**
+   * Marks messages synced: marker with SYNC_TTL, message TTL starts, removed from the set. One
+   * script call per chunk of CHUNK_MESSAGES, all sent at once on one connection (pipelined).
+   */
   async markSynced(messageKeys: readonly string[], conn: RedisConnection = this.connection()): Promise<void> {
+    const args = [String(this.cfg.timeToLiveSeconds), String(this.cfg.syncTtlSeconds), String(Date.now())];
+    const calls: Promise<unknown>[] = [];
     for (let i = 0; i < messageKeys.length; i += CHUNK_MESSAGES) {
       const keys: string[] = [this.keys.unsyncedSet];
-      for (const k of messageKeys.slice(i, i + CHUNK_MESSAGES)) keys.push(k, this.keys.markerKey(k));
-      const args = [String(this.cfg.timeToLiveSeconds), String(this.cfg.syncTtlSeconds), String(Date.now())];
-      await this.call(conn, () => runScript(conn, 'mark_synced', keys, args), 'mark_synced', keys);
+      for (let j = i; j < Math.min(i + CHUNK_MESSAGES, messageKeys.length); j += 1) {
+        const k = messageKeys[j] as string;
+        keys.push(k, this.keys.markerKey(k));
+      }
+      calls.push(this.call(conn, () => runScript(conn, 'mark_synced', keys, args), 'mark_synced', keys));
     }
+    await Promise.all(calls);
   }
 
   /**

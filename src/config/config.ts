@@ -121,6 +121,8 @@ export interface Config {
   readonly sync: {
     readonly resyncIntervalMs: number;
     readonly resendAfterMs: number;
+    /** SYNC_ACK_LINGER_MS: how long marks and source acks wait to be grouped (util/coalesce.ts). */
+    readonly ackLingerMs: number;
     readonly retryBaseMs: number;
     readonly retryMaxMs: number;
     readonly shutdownTimeoutMs: number;
@@ -361,6 +363,7 @@ function build(v: Map<string, unknown>, streams: readonly StreamRef[]): Config {
     sync: {
       resyncIntervalMs: g('SYNC_RESYNC_INTERVAL_MS'),
       resendAfterMs: g('SYNC_RESEND_AFTER_MS'),
+      ackLingerMs: g('SYNC_ACK_LINGER_MS'),
       retryBaseMs: g('SYNC_RETRY_BASE_MS'),
       retryMaxMs: g('SYNC_RETRY_MAX_MS'),
       shutdownTimeoutMs: g('SYNC_SHUTDOWN_TIMEOUT_MS'),

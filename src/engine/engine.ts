@@ -80,10 +80,15 @@ export class SyncEngine {
           this.metrics.transaction(outcome, seconds),
         )
       : new KafkaSink(cfg.kafka, log, retry);
-    this.sources = new SourceDbs(cfg.source, async (db) => {
-      const [c] = await this.connectWithRetry('source', db, 1);
-      return c as RedisConnection;
-    });
+    this.sources = new SourceDbs(
+      cfg.source,
+      async (db) => {
+        const [c] = await this.connectWithRetry('source', db, 1);
+        return c as RedisConnection;
+      },
+      // With SOURCE_ACK_MODE=target the ack is on the way to admission (lane.ts): never delayed.
+      cfg.source.ackMode === 'target' ? 0 : cfg.sync.ackLingerMs,
+    );
     this.mapping = {
       topics: new GlobMap(cfg.stream.topicMap),
       defaultTopic: cfg.kafka.topic,

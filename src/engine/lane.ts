@@ -267,7 +267,7 @@ export class Lane {
     try {
       if (delivered.length > 0) {
         const keys = delivered.map((m) => m.key);
-        if (await this.p.retryingVoid('mark synced', () => this.p.buffer.markSynced(keys))) {
+        if (await this.p.retryingVoid('mark synced', () => this.p.markSynced(keys))) {
           this.p.sink.marked?.(keys);
           this.p.stats.delivered += delivered.length;
           job.tally.delivered += delivered.length;

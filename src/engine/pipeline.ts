@@ -27,6 +27,7 @@ import { BufferFullError, errorMessage, SyncError } from '../errors.js';
 import { noopMetrics, type EngineMetrics } from '../observability/engine-metrics.js';
 import type { Logger } from '../observability/logger.js';
 import type { Sink } from '../sink/sink.js';
+import { Coalescer } from '../util/coalesce.js';
 import { backoffMs, Budget, sleep } from '../util/retry.js';
 import { InFlight, MessageFormat, type BatchKind } from './batch.js';
 import { Lane } from './lane.js';
@@ -54,6 +55,9 @@ interface Started {
   warned: boolean;
 }
 
+/** The most keys one grouped mark carries (BufferStore.markSynced sends them in chunks of 1000). */
+const MARK_GROUP_KEYS = 5000;
+
 export class Pipeline {
   readonly budget: Budget;
   readonly inFlight = new InFlight();
@@ -63,6 +67,12 @@ export class Pipeline {
   private readonly lanes = new Map<string, Lane>();
   private readonly deliveries = new Map<Promise<void>, Started>();
   private lastSyncWrittenMs = 0;
+  /**
+   * Every lane's marks go through one group commit: while one call runs, the keys reported
+   * meanwhile wait and go together in the next (MARK_GROUP_KEYS at most), so a burst of small
+   * batches costs one script call and one write, not one each on a different connection.
+   */
+  private readonly marks: Coalescer<string>;
 
   constructor(
     readonly buffer: BufferStore,
@@ -74,6 +84,7 @@ export class Pipeline {
   ) {
     this.budget = new Budget(cfg.kafka.maxConcurrentSends, cfg.kafka.maxInFlightBytes);
     this.format = new MessageFormat(buffer.keys, cfg.kafka.recordHeaders);
+    this.marks = new Coalescer((keys) => this.buffer.markSynced(keys), 1, MARK_GROUP_KEYS, cfg.sync.ackLingerMs);
     const watchdog = setInterval(() => this.reportStuck(), Math.max(1000, Math.floor(cfg.sync.stuckWarnMs / 2)));
     watchdog.unref();
     signals.abandon.addEventListener('abort', () => clearInterval(watchdog), { once: true });
@@ -94,6 +105,14 @@ export class Pipeline {
   ackPoint(kind: BatchKind): 'target' | 'kafka' {
     const fromStreams = kind === 'stream' || kind === 'claim' || kind === 'resync';
     return fromStreams && this.cfg.source.ackMode === 'target' ? 'target' : 'kafka';
+  }
+
+  /**
+   * Marks delivered messages synced (BufferStore.markSynced), grouped with the other lanes' marks
+   * of the moment (see `marks`); rejects when the call carrying them failed (the caller retries).
+   */
+  markSynced(keys: readonly string[]): Promise<void> {
+    return this.marks.add(keys);
   }
 
   /** The wait before retry `attempt` (0-based) of anything: the one retry policy. */

@@ -16,6 +16,8 @@ export class SourceDbs {
   constructor(
     private readonly cfg: Config['source'],
     private readonly connect: ConnectSource,
+    /** SYNC_ACK_LINGER_MS, for each DB's acks. */
+    private readonly ackLingerMs = 0,
   ) {}
 
   /** The SourceDb of a DB, connecting it on first use. */
@@ -33,7 +35,7 @@ export class SourceDbs {
           await commands.close();
           throw err;
         }
-        const src = new SourceDb(db, commands, reads, this.cfg);
+        const src = new SourceDb(db, commands, reads, this.cfg, this.ackLingerMs);
         this.ready.set(db, src);
         return src;
       })();

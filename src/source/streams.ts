@@ -12,9 +12,12 @@ import type { Config } from '../config/config.js';
 import { asArray, asBuffer, type RedisConnection, type Reply } from '../redis/client.js';
 import { redisErrorKind } from '../redis/errors.js';
 import { LuaScript } from '../redis/lua-script.js';
+import { Coalescer } from '../util/coalesce.js';
 import { GlobMap } from '../util/glob.js';
 
 const ACK_ENTRIES = new LuaScript(new URL('./scripts/ack_entries.lua', import.meta.url));
+/** The most entries one grouped ack carries (ack_entries.lua takes any number, in slices). */
+const ACK_GROUP_ENTRIES = 10_000;
 
 export interface SourceEntry {
   readonly db: number;
@@ -29,6 +32,11 @@ export class SourceDb {
   private readonly pendingCursor = new Map<string, string>();
   private readonly streams = new Set<string>();
   private readonly groupsReady = new Set<string>();
+  /**
+   * Acks of this DB go through one group commit: while one script call runs, the entries acked
+   * meanwhile (other batches, other streams) wait and go together in the next call.
+   */
+  private readonly acks: Coalescer<{ readonly stream: string; readonly id: string }>;
 
   constructor(
     readonly db: number,
@@ -37,7 +45,11 @@ export class SourceDb {
     /** Blocking reads only (XREADGROUP BLOCK holds the connection). */
     readonly reads: RedisConnection,
     private readonly cfg: Config['source'],
-  ) {}
+    /** SYNC_ACK_LINGER_MS (see `acks`). */
+    ackLingerMs = 0,
+  ) {
+    this.acks = new Coalescer((entries) => this.ackNow(entries), 1, ACK_GROUP_ENTRIES, ackLingerMs);
+  }
 
   get streamNames(): string[] {
     return [...this.streams];
@@ -236,9 +248,14 @@ export class SourceDb {
 
   /**
    * XACK (and XDEL when configured) the given entries: one script call for all their streams
-   * (ack_entries.lua), not two commands per stream.
+   * (ack_entries.lua), not two commands per stream, grouped with the other acks of the moment
+   * (see `acks`). Rejects when the call carrying them failed; acking again is harmless.
    */
-  async ack(entries: readonly { stream: string; id: string }[]): Promise<void> {
+  ack(entries: readonly { readonly stream: string; readonly id: string }[]): Promise<void> {
+    return this.acks.add(entries);
+  }
+
+  private async ackNow(entries: readonly { readonly stream: string; readonly id: string }[]): Promise<void> {
     if (entries.length === 0) return;
     const byStream = new Map<string, string[]>();
     for (const e of entries) {
