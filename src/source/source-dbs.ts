@@ -16,8 +16,8 @@ export class SourceDbs {
   constructor(
     private readonly cfg: Config['source'],
     private readonly connect: ConnectSource,
-    /** SYNC_ACK_LINGER_MS, for each DB's acks. */
-    private readonly ackLingerMs = 0,
+    /** How long each DB's acks wait to be grouped (Pipeline.ackLingerMs), asked at each ack. */
+    private readonly ackLingerMs: number | (() => number) = 0,
   ) {}
 
   /** The SourceDb of a DB, connecting it on first use. */

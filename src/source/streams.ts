@@ -45,8 +45,8 @@ export class SourceDb {
     /** Blocking reads only (XREADGROUP BLOCK holds the connection). */
     readonly reads: RedisConnection,
     private readonly cfg: Config['source'],
-    /** SYNC_ACK_LINGER_MS (see `acks`). */
-    ackLingerMs = 0,
+    /** How long an ack waits to be grouped (see `acks`; Pipeline.ackLingerMs). */
+    ackLingerMs: number | (() => number) = 0,
   ) {
     this.acks = new Coalescer((entries) => this.ackNow(entries), 1, ACK_GROUP_ENTRIES, ackLingerMs);
   }

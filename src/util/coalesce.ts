@@ -2,8 +2,9 @@
  * Group commit: many callers' items, few calls. `add(items)` hands items to `flush`; while
  * `maxInFlight` calls are running, items added meanwhile wait and go together in the next call
  * (at most `maxItems` per call, more calls when more are waiting). With nothing running, a call
- * starts at once, or after `lingerMs` when that is set (items arriving meanwhile join it): fewer
+ * starts at once, or after the linger when there is one (items arriving meanwhile join it): fewer
  * round trips (and Redis calls) when busy, and with a linger also when batches come one by one.
+ * The linger may be a function, asked each time a call would start at once (0: no wait).
  *
  * Contract
  *  - Every item reaches exactly one call of `flush`, in the order added; `add` settles with that
@@ -28,8 +29,8 @@ export class Coalescer<T> {
     private readonly flush: (items: T[]) => Promise<void>,
     private readonly maxInFlight = 1,
     private readonly maxItems = 10_000,
-    /** Wait this long before a call that would start at once (0: start at once). */
-    private readonly lingerMs = 0,
+    /** Wait this long (ms) before a call that would start at once (0: start at once). */
+    private readonly linger: number | (() => number) = 0,
   ) {}
 
   add(items: readonly T[]): Promise<void> {
@@ -37,12 +38,16 @@ export class Coalescer<T> {
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ items, resolve, reject });
       this.queued += items.length;
-      if (this.lingerMs <= 0 || this.queued >= this.maxItems) this.next();
+      if (this.running >= this.maxInFlight) return; // the running call's end starts the next one
+      if (this.queued >= this.maxItems) return this.next();
+      if (this.lingering) return; // the linger's end starts it
+      const ms = typeof this.linger === 'number' ? this.linger : this.linger();
+      if (ms <= 0) this.next();
       else
-        this.lingering ??= setTimeout(() => {
+        this.lingering = setTimeout(() => {
           this.lingering = undefined;
           this.next();
-        }, this.lingerMs);
+        }, ms);
     });
   }
 

@@ -56,6 +56,10 @@ export class Budget {
   get bytes(): number {
     return this.usedBytes;
   }
+  /** A quarter or more of either limit is in use: work is queuing up, nothing should wait on purpose. */
+  get busy(): boolean {
+    return this.usedItems * 4 >= this.maxItems || this.usedBytes * 4 >= this.maxBytes;
+  }
 
   /** Waits until one more item of `bytes` fits (an oversized item fits when nothing is in use). */
   async acquire(bytes: number, signal?: AbortSignal): Promise<boolean> {

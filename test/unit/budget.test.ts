@@ -21,6 +21,19 @@ describe('in-flight budget', () => {
     assert.equal(getEventListeners(stop.signal, 'abort').length, 0);
   });
 
+  test('is busy from a quarter of either limit on (the marks and acks then do not linger)', () => {
+    const budget = new Budget(8, 1000);
+    assert.equal(budget.busy, false);
+    budget.tryAcquire(249);
+    assert.equal(budget.busy, false, '249 of 1000 bytes, 1 of 8 items');
+    budget.tryAcquire(1);
+    assert.equal(budget.busy, true, 'a quarter of the bytes');
+    budget.release(250);
+    budget.release(0);
+    for (let i = 0; i < 2; i += 1) budget.tryAcquire(1);
+    assert.equal(budget.busy, true, 'a quarter of the items');
+  });
+
   test('gives up waiting when the signal aborts, and admits an oversized item when idle', async () => {
     const budget = new Budget(1, 1000);
     const stop = new AbortController();

@@ -120,6 +120,33 @@ describe('Coalescer (group commit of marks and acks)', () => {
     assert.deepEqual(f.calls[1]?.items, [7, 8, 9, 10], 'maxItems waiting: no linger');
   });
 
+  it('asks a linger function each time a call would start at once, and waits only when it says so', (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const f = manualFlush();
+    let busy = true;
+    let asked = 0;
+    const c = new Coalescer(f.flush, 1, 100, () => {
+      asked += 1;
+      return busy ? 0 : 10;
+    });
+    void c.add([1]);
+    assert.deepEqual(f.calls[0]?.items, [1], 'busy: no linger');
+    void c.add([2]);
+    assert.equal(asked, 1, 'not asked while a call runs');
+    f.calls[0]?.finish();
+    busy = false;
+    return new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+      assert.deepEqual(f.calls[1]?.items, [2], 'what waited for a running call goes at its end, no linger');
+      f.calls[1]?.finish();
+      return new Promise<void>((r) => setImmediate(r)).then(() => {
+        void c.add([3]);
+        assert.equal(f.calls.length, 2, 'idle and not busy: lingers');
+        t.mock.timers.tick(10);
+        assert.deepEqual(f.calls[2]?.items, [3]);
+      });
+    });
+  });
+
   it('resolves an empty add without a call', async () => {
     const f = manualFlush();
     const c = new Coalescer(f.flush);

@@ -42,7 +42,8 @@ describe('pipeline on fakes', () => {
   });
 
   test('retries only the failed messages and acknowledges each message once', async () => {
-    const { pipeline, buffer, sink, log } = makePipeline();
+    // Marks one by one here (SYNC_ACK_LINGER_MS=0): the subject is the retry, not the grouping.
+    const { pipeline, buffer, sink, log } = makePipeline({ SYNC_ACK_LINGER_MS: '0' });
     const h = pipeline.lane('l').submit(loggedBatch(log, 'stream', messages(buffer.keys, 'a', 3)));
     await until('the produce', () => lines(log, 'produce').length === 1);
     sink.report((i) => (i === 1 ? retryable : undefined));
@@ -53,6 +54,18 @@ describe('pipeline on fakes', () => {
     assert.deepEqual(lines(log, 'mark'), ['mark a1,a3', 'mark a2']);
     assert.deepEqual(lines(log, 'ack'), ['ack a1,a3', 'ack a2']);
     assert.equal(pipeline.stats.retries, 1);
+  });
+
+  test('marks of batches confirmed within SYNC_ACK_LINGER_MS go in one call; each batch is acked after it', async () => {
+    const { pipeline, buffer, sink, log } = makePipeline({ SYNC_ACK_LINGER_MS: '50' });
+    const a = pipeline.lane('a').submit(loggedBatch(log, 'stream', messages(buffer.keys, 'a', 2)));
+    const b = pipeline.lane('b').submit(loggedBatch(log, 'stream', messages(buffer.keys, 'b', 1)));
+    await until('both produced', () => lines(log, 'produce').length === 2);
+    sink.reportAll();
+    await Promise.all([a.settled, b.settled]);
+    assert.deepEqual(lines(log, 'mark'), ['mark a1,a2,b1'], 'one grouped mark for both lanes');
+    assert.deepEqual(lines(log, 'ack').sort(), ['ack a1,a2', 'ack b1']);
+    assert.ok(log.indexOf('mark a1,a2,b1') < log.indexOf('ack b1'), 'acked only after the mark');
   });
 
   test('a poison message goes to the dead letters, and only then is it acknowledged; it is not resent', async () => {
