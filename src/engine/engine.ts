@@ -86,8 +86,7 @@ export class SyncEngine {
         const [c] = await this.connectWithRetry('source', db, 1);
         return c as RedisConnection;
       },
-      // With SOURCE_ACK_MODE=target the ack is on the way to admission (lane.ts): never delayed.
-      () => (cfg.source.ackMode === 'target' ? 0 : (this.pipeline?.ackLingerMs() ?? 0)),
+      () => this.pipeline?.sourceAckLingerMs() ?? 0,
     );
     this.mapping = {
       topics: new GlobMap(cfg.stream.topicMap),

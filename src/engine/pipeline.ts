@@ -129,6 +129,11 @@ export class Pipeline {
     return this.budget.busy ? 0 : this.cfg.sync.ackLingerMs;
   }
 
+  /** The same for source acks, except with SOURCE_ACK_MODE=target: there the ack comes before admission (lane.ts), never delayed. */
+  sourceAckLingerMs(): number {
+    return this.cfg.source.ackMode === 'target' ? 0 : this.ackLingerMs();
+  }
+
   /** The wait before retry `attempt` (0-based) of anything: the one retry policy. */
   retryDelayMs(attempt: number): number {
     return backoffMs(attempt, this.cfg.sync.retryBaseMs, this.cfg.sync.retryMaxMs);

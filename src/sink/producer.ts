@@ -13,7 +13,7 @@ import type { Config } from '../config/config.js';
 import { ConnectionError, DeliveryError, PoisonMessageError, errorMessage, type SyncError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { explainConnectFailure } from '../security/kafka-failure.js';
-import { backoffMs, sleep, untilWoken } from '../util/retry.js';
+import { retryWithBackoff, sleep, untilWoken } from '../util/retry.js';
 import { producerSettings } from './kafka-config.js';
 
 /** The name the benchmark uses for a record handed to the sink (see sink.ts). */
@@ -83,16 +83,16 @@ export class KafkaSink implements Sink {
 
   /** Connects, retrying with backoff until it succeeds or `signal` aborts. */
   async connect(signal?: AbortSignal, backoff = this.retry): Promise<void> {
-    for (let attempt = 0; !signal?.aborted && !this.closed; attempt += 1) {
-      try {
-        await this.connectOnce(15_000);
-        return;
-      } catch (err) {
+    await retryWithBackoff(
+      () => this.connectOnce(15_000),
+      backoff,
+      (err, attempt) => {
         this.lastError = errorMessage(err);
         this.log.warn({ err: this.lastError, endpoint: this.endpoint, attempt }, 'Kafka not reachable yet; retrying');
-        await sleep(backoffMs(attempt, backoff.baseMs, backoff.maxMs), signal);
-      }
-    }
+      },
+      () => this.closed,
+      signal,
+    );
   }
 
   /** One connection attempt; rejects with a ConnectionError naming the endpoint. */

@@ -15,7 +15,7 @@ import type { Config } from '../config/config.js';
 import { ConnectionError, errorMessage } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { explainConnectFailure } from '../security/kafka-failure.js';
-import { backoffMs, sleep, untilWoken } from '../util/retry.js';
+import { retryWithBackoff, untilWoken } from '../util/retry.js';
 import { producerSettings } from './kafka-config.js';
 import { safeDisconnect } from './producer.js';
 import { ProgressLog, transactionalId, type Progress } from './progress.js';
@@ -69,19 +69,19 @@ export abstract class TransactionalClient {
 
   /** Connects (fencing this instance's previous incarnation) and reads the progress, retrying with backoff. */
   async connect(signal?: AbortSignal): Promise<void> {
-    for (let attempt = 0; !signal?.aborted && !this.closed; attempt += 1) {
-      try {
-        await this.connectOnce(15_000);
-        return;
-      } catch (err) {
+    await retryWithBackoff(
+      () => this.connectOnce(15_000),
+      this.retry,
+      (err, attempt) => {
         this.lastError = errorMessage(err);
         this.log.warn(
           { err: this.lastError, endpoint: this.endpoint, transactionalId: this.id, attempt },
           'Kafka (transactional) not ready yet; retrying',
         );
-        await sleep(backoffMs(attempt, this.retry.baseMs, this.retry.maxMs), signal);
-      }
-    }
+      },
+      () => this.closed,
+      signal,
+    );
   }
 
   /**

@@ -17,7 +17,7 @@ export class SourceDbs {
     private readonly cfg: Config['source'],
     private readonly connect: ConnectSource,
     /** How long each DB's acks wait to be grouped (Pipeline.ackLingerMs), asked at each ack. */
-    private readonly ackLingerMs: number | (() => number) = 0,
+    private readonly ackLingerMs: () => number = () => 0,
   ) {}
 
   /** The SourceDb of a DB, connecting it on first use. */

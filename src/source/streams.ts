@@ -46,7 +46,7 @@ export class SourceDb {
     readonly reads: RedisConnection,
     private readonly cfg: Config['source'],
     /** How long an ack waits to be grouped (see `acks`; Pipeline.ackLingerMs). */
-    ackLingerMs: number | (() => number) = 0,
+    ackLingerMs: () => number = () => 0,
   ) {
     this.acks = new Coalescer((entries) => this.ackNow(entries), 1, ACK_GROUP_ENTRIES, ackLingerMs);
   }

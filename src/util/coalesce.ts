@@ -4,7 +4,7 @@
  * (at most `maxItems` per call, more calls when more are waiting). With nothing running, a call
  * starts at once, or after the linger when there is one (items arriving meanwhile join it): fewer
  * round trips (and Redis calls) when busy, and with a linger also when batches come one by one.
- * The linger may be a function, asked each time a call would start at once (0: no wait).
+ * The linger is asked each time a call would start at once (0: no wait).
  *
  * Contract
  *  - Every item reaches exactly one call of `flush`, in the order added; `add` settles with that
@@ -29,8 +29,8 @@ export class Coalescer<T> {
     private readonly flush: (items: T[]) => Promise<void>,
     private readonly maxInFlight = 1,
     private readonly maxItems = 10_000,
-    /** Wait this long (ms) before a call that would start at once (0: start at once). */
-    private readonly linger: number | (() => number) = 0,
+    /** How long (ms) a call that would start at once waits first (0: it starts at once). */
+    private readonly linger: () => number = () => 0,
   ) {}
 
   add(items: readonly T[]): Promise<void> {
@@ -41,7 +41,7 @@ export class Coalescer<T> {
       if (this.running >= this.maxInFlight) return; // the running call's end starts the next one
       if (this.queued >= this.maxItems) return this.next();
       if (this.lingering) return; // the linger's end starts it
-      const ms = typeof this.linger === 'number' ? this.linger : this.linger();
+      const ms = this.linger();
       if (ms <= 0) this.next();
       else
         this.lingering = setTimeout(() => {

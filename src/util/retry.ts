@@ -24,6 +24,29 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 /**
+ * Calls `attempt` until it resolves, waiting `backoffMs` between tries; gives up quietly once
+ * `signal` aborts or `stopped()` says so. `failed(err, n)` is told of each failure before the wait
+ * (the Kafka sinks' connect loops log there).
+ */
+export async function retryWithBackoff(
+  attempt: () => Promise<void>,
+  policy: { readonly baseMs: number; readonly maxMs: number },
+  failed: (err: unknown, attempt: number) => void,
+  stopped: () => boolean,
+  signal?: AbortSignal,
+): Promise<void> {
+  for (let n = 0; !signal?.aborted && !stopped(); n += 1) {
+    try {
+      await attempt();
+      return;
+    } catch (err) {
+      failed(err, n);
+      await sleep(backoffMs(n, policy.baseMs, policy.maxMs), signal);
+    }
+  }
+}
+
+/**
  * Resolves when the callback handed to `register` is called, or when `signal` aborts (at once if
  * it already has). Its abort listener is removed either way, so waits repeated over days do not
  * pile up listeners on a long-lived signal.

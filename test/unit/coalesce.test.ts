@@ -103,7 +103,7 @@ describe('Coalescer (group commit of marks and acks)', () => {
   it('with a linger, an idle call waits that long and takes what came meanwhile; a full group goes at once', (t) => {
     t.mock.timers.enable({ apis: ['setTimeout'] });
     const f = manualFlush();
-    const c = new Coalescer(f.flush, 1, 4, 10);
+    const c = new Coalescer(f.flush, 1, 4, () => 10);
     void c.add([1]);
     void c.add([2]);
     assert.equal(f.calls.length, 0, 'nothing is sent before the linger is over');
@@ -114,7 +114,7 @@ describe('Coalescer (group commit of marks and acks)', () => {
       f.calls.map((x) => x.items),
       [[1, 2]],
     );
-    const other = new Coalescer(f.flush, 1, 4, 10);
+    const other = new Coalescer(f.flush, 1, 4, () => 10);
     void other.add([7, 8]);
     void other.add([9, 10]);
     assert.deepEqual(f.calls[1]?.items, [7, 8, 9, 10], 'maxItems waiting: no linger');

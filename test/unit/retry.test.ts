@@ -3,7 +3,7 @@ import { describe, it, mock } from 'node:test';
 import { loadConfig } from '../../src/config/config.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { KafkaSink } from '../../src/sink/producer.js';
-import { backoffMs } from '../../src/util/retry.js';
+import { backoffMs, retryWithBackoff } from '../../src/util/retry.js';
 
 describe('the retry policy (SYNC_RETRY_BASE_MS .. SYNC_RETRY_MAX_MS)', () => {
   it('waits between half and all of the capped exponential delay (equal jitter), never more than the cap', () => {
@@ -61,6 +61,49 @@ describe('the retry policy (SYNC_RETRY_BASE_MS .. SYNC_RETRY_MAX_MS)', () => {
       delays,
       [0, 1, 2, 3, 4, 5].map((n) => backoffMs(n, 300, 4000, () => 0.25)),
       'one jittered wait after each failed attempt',
+    );
+  });
+});
+
+describe('retryWithBackoff (the Kafka connect loops)', () => {
+  it('tries until an attempt succeeds, telling each failure with its attempt number', async () => {
+    const told: number[] = [];
+    let calls = 0;
+    await retryWithBackoff(
+      async () => {
+        calls += 1;
+        if (calls < 3) throw new Error(`down ${calls}`);
+      },
+      { baseMs: 1, maxMs: 2 },
+      (_err, attempt) => told.push(attempt),
+      () => false,
+    );
+    assert.equal(calls, 3);
+    assert.deepEqual(told, [0, 1]);
+  });
+
+  it('stops trying once stopped() says so, or the signal aborts', async () => {
+    let calls = 0;
+    let closed = false;
+    await retryWithBackoff(
+      () => {
+        calls += 1;
+        closed = calls === 2;
+        return Promise.reject(new Error('down'));
+      },
+      { baseMs: 1, maxMs: 1 },
+      () => undefined,
+      () => closed,
+    );
+    assert.equal(calls, 2);
+    const stop = new AbortController();
+    stop.abort();
+    await retryWithBackoff(
+      () => Promise.reject(new Error('never tried')),
+      { baseMs: 1, maxMs: 1 },
+      () => assert.fail('not tried'),
+      () => false,
+      stop.signal,
     );
   });
 });
