@@ -167,7 +167,9 @@ async function readBatches(
       continue;
     }
     if (entries.length > 0 && !signal.aborted) await submit(entries, fresh);
-    // A short read: let entries gather before the next one (SOURCE_READ_LINGER_MS).
-    if (readLingerMs > 0 && entries.length > 0 && entries.length < batchSize) await sleep(readLingerMs, signal);
+    // A short read: let entries gather before the next one (SOURCE_READ_LINGER_MS); not during
+    // backlog reads, whose windows are short by design.
+    if (readLingerMs > 0 && entries.length > 0 && entries.length < batchSize && !src.inBacklog)
+      await sleep(readLingerMs, signal);
   }
 }

@@ -7,6 +7,17 @@
  * leaves it pending: this consumer re-reads it on restart (id 0), or another instance claims it
  * after SOURCE_CLAIM_IDLE_MS (XAUTOCLAIM). Reads are binary-safe: field names and values are
  * Buffers.
+ *
+ * Backlog reads: a read of every stream asks each for count/streams entries, one each with 1,000
+ * streams and the default batch, and every stream in a reply costs the servers and the service
+ * again (a reply array, an XACK and an XDEL per stream per batch). When such a read brings at
+ * least half a batch (a backlog in many streams: after an outage, every device's stream has
+ * entries), the streams that gave all they were asked for are read in windows instead,
+ * BACKLOG_READ_COUNT entries of each of count/BACKLOG_READ_COUNT streams, without BLOCK, one
+ * window after the other. After one pass over them the next read is a read of every stream
+ * again, so a stream that was not in the backlog waits at most one pass; a read of every stream
+ * that brings less ends the backlog. Per stream, entries still come in id order (each read
+ * continues after the last entry delivered).
  */
 import type { Config } from '../config/config.js';
 import { asArray, asBuffer, type RedisConnection, type Reply } from '../redis/client.js';
@@ -18,6 +29,8 @@ import { GlobMap } from '../util/glob.js';
 const ACK_ENTRIES = new LuaScript(new URL('./scripts/ack_entries.lua', import.meta.url));
 /** The most entries one grouped ack carries (ack_entries.lua takes any number, in slices). */
 const ACK_GROUP_ENTRIES = 10_000;
+/** Entries asked of each stream by a backlog read (see the head of this file). */
+export const BACKLOG_READ_COUNT = 50;
 
 export interface SourceEntry {
   readonly db: number;
@@ -37,6 +50,10 @@ export class SourceDb {
    * meanwhile (other batches, other streams) wait and go together in the next call.
    */
   private readonly acks: Coalescer<{ readonly stream: string; readonly id: string }>;
+  /** Streams that gave all they were asked for in the last read: read next in windows (backlog reads). */
+  private backlog: string[] = [];
+  /** Backlog reads left in this pass; at 0 the next read is of every stream. */
+  private backlogReadsLeft = 0;
 
   constructor(
     readonly db: number,
@@ -148,18 +165,8 @@ export class SourceDb {
       }
       if (entries.length > 0) return { entries, fresh: false };
     }
-    const per = Math.max(1, Math.floor(count / names.length));
     try {
-      const entries = await this.xreadgroup([
-        'COUNT',
-        String(per),
-        'BLOCK',
-        String(blockMs),
-        'STREAMS',
-        ...names,
-        ...names.map(() => '>'),
-      ]);
-      return { entries, fresh: true };
+      return { entries: await this.readNew(names, count, blockMs), fresh: true };
     } catch (err) {
       // The reply may have been lost with the connection (a failover, a restart) while Redis
       // recorded the entries as delivered to us: read our own pending entries first next time,
@@ -167,6 +174,56 @@ export class SourceDb {
       if (redisErrorKind(err) === 'connection' || redisErrorKind(err) === 'readonly') this.rereadPending();
       throw err;
     }
+  }
+
+  /** True while backlog reads go on (see the head of this file): a short read then is no sign of a low rate. */
+  get inBacklog(): boolean {
+    return this.backlogReadsLeft > 0 && this.backlog.length > 0;
+  }
+
+  /**
+   * New entries (`>`): the next backlog window while a backlog pass goes on, else one blocking
+   * read of every stream (count/streams entries each), which starts a backlog pass when it brings
+   * at least count/2 entries and more streams are read than count/BACKLOG_READ_COUNT.
+   */
+  private async readNew(names: readonly string[], count: number, blockMs: number): Promise<SourceEntry[]> {
+    const windowCount = Math.min(BACKLOG_READ_COUNT, count);
+    const windowStreams = Math.max(1, Math.floor(count / windowCount));
+    if (this.inBacklog) {
+      this.backlogReadsLeft -= 1;
+      const window = this.backlog.splice(0, windowStreams).filter((n) => this.streams.has(n));
+      if (window.length > 0) {
+        const entries = await this.xreadgroup([
+          'COUNT',
+          String(windowCount),
+          'STREAMS',
+          ...window,
+          ...window.map(() => '>'),
+        ]);
+        // Streams that gave all they were asked for may have more: to the end of the queue.
+        for (const n of gaveAll(entries, windowCount)) this.backlog.push(n);
+        if (entries.length > 0) return entries;
+      }
+    }
+    const per = Math.max(1, Math.floor(count / names.length));
+    const entries = await this.xreadgroup([
+      'COUNT',
+      String(per),
+      'BLOCK',
+      String(blockMs),
+      'STREAMS',
+      ...names,
+      ...names.map(() => '>'),
+    ]);
+    // At least half a batch from a read asking little of each stream: a backlog in many streams.
+    if (per < windowCount && entries.length * 2 >= count) {
+      this.backlog = [...gaveAll(entries, per)];
+      this.backlogReadsLeft = Math.ceil(this.backlog.length / windowStreams);
+    } else {
+      this.backlog = [];
+      this.backlogReadsLeft = 0;
+    }
+    return entries;
   }
 
   /** Makes the next reads start with this consumer's own pending entries again (after a failure). */
@@ -316,6 +373,15 @@ export class SourceDb {
     }
     return out;
   }
+}
+
+/** The streams with `count` entries in `entries` (a read's reply: each stream's entries together). */
+function gaveAll(entries: readonly SourceEntry[], count: number): Set<string> {
+  const n = new Map<string, number>();
+  for (const e of entries) n.set(e.stream, (n.get(e.stream) ?? 0) + 1);
+  const out = new Set<string>();
+  for (const [stream, c] of n) if (c >= count) out.add(stream);
+  return out;
 }
 
 function toEntry(db: number, stream: string, e: Reply): SourceEntry {
