@@ -166,6 +166,29 @@ marks['lua, marker key derived in the script'] = (c, ms) =>
     evalScript(MARK_DERIVED, ['unsynced_keys_set', ...ms.map((m) => m.key)], ['86400', '3600', '1', 'msg:', 'synced:']),
   );
 
+// Absolute expiry times: Redis 7 propagates SET EX / EXPIRE to the AOF and replicas rewritten
+// as SET PXAT / PEXPIREAT (a new argument vector per command); written absolute, nothing is rewritten.
+const MARK_ABSOLUTE = `
+local n = (#KEYS - 1) / 2
+local s = {}
+for i = 1, n do
+  redis.call('SET', KEYS[2*i+1], ARGV[3], 'PXAT', ARGV[2])
+  redis.call('PEXPIREAT', KEYS[2*i], ARGV[1])
+  s[i] = KEYS[2*i]
+end
+redis.call('SREM', KEYS[1], unpack(s))
+return n`;
+marks['lua SET PXAT + PEXPIREAT + SREM (absolute)'] = (c, ms) => {
+  const now = Date.now();
+  return c.send(
+    evalScript(
+      MARK_ABSOLUTE,
+      ['unsynced_keys_set', ...ms.flatMap((m) => [m.key, m.marker])],
+      [String(now + 86_400_000), String(now + 3_600_000), '1'],
+    ),
+  );
+};
+
 const cpuOf = (pid: number): number => procUsage(pid).cpuSeconds;
 
 async function measure(c: RedisConnection, pid: number, step: Step, batches: Msg[][]): Promise<string> {
