@@ -111,6 +111,34 @@ export class TargetBuffer implements BufferStore {
     return runIdOf(this.primary);
   }
 
+  /**
+   * Refuses a target that may evict unsynced messages: one with maxmemory set and an `allkeys-*`
+   * maxmemory-policy, which evicts any key, including messages not in Kafka yet (they have no
+   * TTL). Safe: `noeviction` (a full buffer refuses writes, the readers pause) and `volatile-*`
+   * (only keys with a TTL go: synced messages and markers, at worst a duplicate later), or no
+   * maxmemory. Throws TargetRefusedError (not retryable: the pipeline says it at every attempt
+   * and goes on once an operator changed the policy); 'unknown' when INFO is refused (ACL,
+   * managed Redis). Cluster: the node the INFO reaches.
+   */
+  async checkEviction(): Promise<'safe' | 'unknown'> {
+    const conn = this.primary;
+    let info: string;
+    try {
+      info = asText(await conn.send(['INFO', 'memory']));
+    } catch (err) {
+      if (isRetryableRedisError(err)) throw err;
+      return 'unknown';
+    }
+    const policy = /^maxmemory_policy:(\S+)/m.exec(info)?.[1];
+    const maxmemory = Number(/^maxmemory:(\d+)/m.exec(info)?.[1] ?? 0);
+    if (policy === undefined) return 'unknown';
+    if (maxmemory > 0 && policy.startsWith('allkeys-'))
+      throw new TargetRefusedError(
+        `${conn.endpoint}: maxmemory-policy is ${policy} with maxmemory ${maxmemory} bytes, so Redis may evict messages that are not in Kafka yet (they have no TTL). Set maxmemory-policy to noeviction (reading pauses while the buffer is full) or a volatile-* policy (only synced messages and markers are evicted): CONFIG SET maxmemory-policy noeviction, and the same in redis.conf. Nothing is read until then; the check is repeated every SYNC_RETRY_MAX_MS.`,
+      );
+    return 'safe';
+  }
+
   async noteLastSync(ms: number): Promise<void> {
     await this.primary.send(['SET', this.keys.lastSync, String(ms)]);
   }

@@ -123,6 +123,13 @@ export class SyncEngine {
       { stop: this.stopCtl.signal, abandon: this.abandonCtl.signal },
       this.metrics,
     );
+    // A target that may evict unsynced messages is refused before anything is read (store.ts).
+    const eviction = await this.pipeline.retrying('target eviction policy check', () => this.target.checkEviction());
+    if (eviction === 'unknown')
+      this.log.warn(
+        { endpoint: this.targetConns[0]?.endpoint },
+        'could not read the target maxmemory-policy (INFO refused); make sure it is noeviction or volatile-*: allkeys-* may evict messages not yet in Kafka',
+      );
     const t0 = Date.now();
     const recovered = await this.pipeline.retrying('recovery', () => this.target.recover());
     this.log.info({ unsynced: recovered, ms: Date.now() - t0 }, 'recovery: rebuilt the unsynced set');
