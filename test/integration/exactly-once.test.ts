@@ -16,6 +16,7 @@ import type { RedisConnection } from '../../src/redis/client.js';
 import { STACK_PORTS, stackEnv } from '../../src/stack/index.js';
 import { TcpProxy } from '../chaos/proxy.js';
 import { deletePrefix, metric, startDaemon, waitFor, type Daemon } from '../helpers/daemon.js';
+import { waitUntil } from '../../src/util/retry.js';
 import { ensureStack, redis, uid } from '../helpers/real-stack.js';
 
 const id = uid();
@@ -90,7 +91,8 @@ describe('KAFKA_EXACTLY_ONCE=true', () => {
   });
 
   it('delivers every entry once (read_committed) through a SIGKILL mid-flow and a restart, in per-device order', async () => {
-    daemon = startDaemon(env);
+    const lingering = { ...env, SYNC_ACK_LINGER_MS: '1000' };
+    daemon = startDaemon(lingering);
     const url = await daemon.url;
     await waitFor('the daemon to be ready', async () => (await fetch(`${url}/readyz`)).status === 200, 60_000);
     const writing = (async () => {
@@ -104,11 +106,19 @@ describe('KAFKA_EXACTLY_ONCE=true', () => {
         await new Promise((r) => setTimeout(r, 10));
       }
     })();
-    // Kill it while batches are in open transactions and committed ones are not yet marked.
-    await waitFor('some entries delivered', async () => {
-      const text = await (await fetch(`${url}/metrics`)).text();
-      return (metric(text, 'rks_messages_sent_total', { topic }) ?? 0) > TOTAL / 4;
-    });
+    // Kill it while batches are in open transactions and committed ones are not yet marked: with
+    // SYNC_ACK_LINGER_MS=1000 the marks of a committed transaction wait a second to be grouped,
+    // so the target is cut below within that second of the first commit, whatever the machine's
+    // pace (waiting for marked entries instead raced with the marks: all could be done by then).
+    await waitUntil(
+      'a transaction committed',
+      async () => {
+        const text = await (await fetch(`${url}/metrics`)).text();
+        return (metric(text, 'rks_kafka_transactions_total', { outcome: 'committed' }) ?? 0) > 0;
+      },
+      30_000,
+      50,
+    );
     const before = await (await fetch(`${url}/metrics`)).text();
     assert.ok(
       (metric(before, 'rks_kafka_transactions_total', { outcome: 'committed' }) ?? 0) > 0,
@@ -119,13 +129,16 @@ describe('KAFKA_EXACTLY_ONCE=true', () => {
     assert.ok(status.totals.transactionsCommitted > 0, 'the dashboard JSON counts the transactions');
     // Commits go on, marks fail: committed keys are only in the progress records now.
     proxy.cut();
-    await waitFor('a mark to fail', async () => /mark synced failed/.test(daemon?.output() ?? ''));
-    await new Promise((r) => setTimeout(r, 500));
-    daemon.child.kill('SIGKILL');
-    await new Promise((r) => daemon?.child.once('exit', r));
-    proxy.restore();
+    try {
+      await waitFor('a mark to fail', async () => /mark synced failed/.test(daemon?.output() ?? ''));
+      await new Promise((r) => setTimeout(r, 500));
+      daemon.child.kill('SIGKILL');
+      await new Promise((r) => daemon?.child.once('exit', r));
+    } finally {
+      proxy.restore(); // also for the next test when this one failed
+    }
     await writing;
-    daemon = startDaemon(env);
+    daemon = startDaemon(lingering);
     const url2 = await daemon.url;
     await waitFor('the daemon to be ready again', async () => (await fetch(`${url2}/readyz`)).status === 200, 60_000);
 
