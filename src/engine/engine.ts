@@ -123,8 +123,13 @@ export class SyncEngine {
       { stop: this.stopCtl.signal, abandon: this.abandonCtl.signal },
       this.metrics,
     );
-    // A target that may evict unsynced messages is refused before anything is read (store.ts).
-    const eviction = await this.pipeline.retrying('target eviction policy check', () => this.target.checkEviction());
+    // A target that may evict unsynced messages is refused before anything is read (store.ts):
+    // the daemon says so and checks again until the policy is changed; a one-shot (a CLI command,
+    // `connectTimeoutMs`) fails with the reason instead of waiting.
+    const eviction =
+      opts.connectTimeoutMs !== undefined
+        ? await this.target.checkEviction()
+        : await this.pipeline.retrying('target eviction policy check', () => this.target.checkEviction());
     if (eviction === 'unknown')
       this.log.warn(
         { endpoint: this.targetConns[0]?.endpoint },

@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { TargetBuffer } from '../../src/buffer/store.js';
 import { SyncEngine } from '../../src/engine/engine.js';
 import { TargetRefusedError } from '../../src/errors.js';
-import { createLogger } from '../../src/observability/logger.js';
+import { createLogger, silentLogger } from '../../src/observability/logger.js';
 import { connectRedis, type RedisConnection } from '../../src/redis/client.js';
 import { acceptsConnections, sleep } from '../../src/stack/process.js';
 import { ensureStack, stackConfig } from '../helpers/real-stack.js';
@@ -72,6 +72,16 @@ describe('the target maxmemory-policy', () => {
     }
     await policy('allkeys-lru', '0');
     assert.equal(await buffer.checkEviction(), 'safe', 'no maxmemory: nothing is evicted');
+  });
+
+  it('fails a one-shot start (a CLI command) with the reason instead of waiting', async () => {
+    await policy('allkeys-lru');
+    const engine = new SyncEngine(cfg(), silentLogger);
+    try {
+      await assert.rejects(engine.start({ connectTimeoutMs: 5000 }), /allkeys-lru.*noeviction/);
+    } finally {
+      await engine.stop();
+    }
   });
 
   it('keeps the engine from starting until the policy is safe, then starts by itself', async () => {
