@@ -47,16 +47,18 @@ for i = 1, n do kv[2*i-1] = KEYS[i+1]; kv[2*i] = ARGV[i]; un[i] = KEYS[i+1] end
 redis.call('MSET', unpack(kv))
 redis.call('SADD', KEYS[1], unpack(un))
 return n`;
-const MARK = `
+/** mark_synced's shape: per message its marker (SET with `expiry`) and its TTL (`expire`), then one SREM. */
+const markScript = (expiry: string, expire: string): string => `
 local n = (#KEYS - 1) / 2
 local s = {}
 for i = 1, n do
-  redis.call('SET', KEYS[2*i+1], ARGV[3], 'EX', ARGV[2])
-  redis.call('EXPIRE', KEYS[2*i], ARGV[1])
+  redis.call('SET', KEYS[2*i+1], ARGV[3], ${expiry}, ARGV[2])
+  redis.call(${expire}, KEYS[2*i], ARGV[1])
   s[i] = KEYS[2*i]
 end
 redis.call('SREM', KEYS[1], unpack(s))
 return n`;
+const MARK = markScript("'EX'", "'EXPIRE'");
 
 interface Msg {
   key: string;
@@ -168,16 +170,7 @@ marks['lua, marker key derived in the script'] = (c, ms) =>
 
 // Absolute expiry times: Redis 7 propagates SET EX / EXPIRE to the AOF and replicas rewritten
 // as SET PXAT / PEXPIREAT (a new argument vector per command); written absolute, nothing is rewritten.
-const MARK_ABSOLUTE = `
-local n = (#KEYS - 1) / 2
-local s = {}
-for i = 1, n do
-  redis.call('SET', KEYS[2*i+1], ARGV[3], 'PXAT', ARGV[2])
-  redis.call('PEXPIREAT', KEYS[2*i], ARGV[1])
-  s[i] = KEYS[2*i]
-end
-redis.call('SREM', KEYS[1], unpack(s))
-return n`;
+const MARK_ABSOLUTE = markScript("'PXAT'", "'PEXPIREAT'");
 marks['lua SET PXAT + PEXPIREAT + SREM (absolute)'] = (c, ms) => {
   const now = Date.now();
   return c.send(

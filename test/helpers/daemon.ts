@@ -61,8 +61,13 @@ export function startDaemon(env: Record<string, string>): Daemon {
 }
 
 /** Polls `cond` every 250 ms until true (throws after `timeoutMs`, with the last error). */
-export function waitFor(what: string, cond: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  return waitUntil(what, cond, timeoutMs, 250);
+export function waitFor(
+  what: string,
+  cond: () => Promise<boolean>,
+  timeoutMs = 30_000,
+  intervalMs = 250,
+): Promise<void> {
+  return waitUntil(what, cond, timeoutMs, intervalMs);
 }
 
 /** The value of one Prometheus sample, e.g. metric(text, 'rks_messages_sent_total', {topic: 't'}). */

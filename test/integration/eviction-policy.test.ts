@@ -5,7 +5,6 @@
  * target is shared with the other tests, whose engines must keep starting).
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -16,8 +15,9 @@ import { SyncEngine } from '../../src/engine/engine.js';
 import { TargetRefusedError } from '../../src/errors.js';
 import { createLogger, silentLogger } from '../../src/observability/logger.js';
 import { connectRedis, type RedisConnection } from '../../src/redis/client.js';
-import { acceptsConnections, sleep } from '../../src/stack/process.js';
+import { sleep } from '../../src/stack/process.js';
 import { ensureStack, stackConfig } from '../helpers/real-stack.js';
+import { startServer, stopServer, type TestServer } from '../helpers/redis-server.js';
 
 async function freePort(): Promise<number> {
   const server = net.createServer();
@@ -28,7 +28,7 @@ async function freePort(): Promise<number> {
 }
 
 describe('the target maxmemory-policy', () => {
-  let server: ChildProcess;
+  let server: TestServer | undefined;
   let port: number;
   let conn: RedisConnection;
   const dir = mkdtempSync(join(tmpdir(), 'rks-eviction-'));
@@ -43,15 +43,12 @@ describe('the target maxmemory-policy', () => {
   before(async () => {
     await ensureStack(); // the engine test below produces to the stack's Kafka
     port = await freePort();
-    server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', dir], {
-      stdio: 'ignore',
-    });
-    for (let i = 0; i < 100 && !(await acceptsConnections(port, '127.0.0.1')); i += 1) await sleep(50);
+    server = await startServer(dir, 'eviction', [`port ${port}`]);
     conn = await connectRedis(cfg().target, { role: 'target', db: 0, connectTimeoutMs: 5000 });
   });
   after(async () => {
     await conn.close();
-    server.kill('SIGKILL');
+    await stopServer(server);
     rmSync(dir, { recursive: true, force: true });
   });
 

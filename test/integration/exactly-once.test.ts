@@ -16,7 +16,6 @@ import type { RedisConnection } from '../../src/redis/client.js';
 import { STACK_PORTS, stackEnv } from '../../src/stack/index.js';
 import { TcpProxy } from '../chaos/proxy.js';
 import { deletePrefix, metric, startDaemon, waitFor, type Daemon } from '../helpers/daemon.js';
-import { waitUntil } from '../../src/util/retry.js';
 import { ensureStack, redis, uid } from '../helpers/real-stack.js';
 
 const id = uid();
@@ -110,7 +109,7 @@ describe('KAFKA_EXACTLY_ONCE=true', () => {
     // SYNC_ACK_LINGER_MS=1000 the marks of a committed transaction wait a second to be grouped,
     // so the target is cut below within that second of the first commit, whatever the machine's
     // pace (waiting for marked entries instead raced with the marks: all could be done by then).
-    await waitUntil(
+    await waitFor(
       'a transaction committed',
       async () => {
         const text = await (await fetch(`${url}/metrics`)).text();

@@ -9,7 +9,7 @@
  * signed by the sandbox CA; the sandbox client certificate (same CA) is the mTLS client.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,17 +22,13 @@ import { tlsPaths } from '../../src/stack/index.js';
 import { isPortFree } from '../../src/stack/process.js';
 import { ensureTls } from '../../src/stack/tls.js';
 import { uid } from '../helpers/real-stack.js';
+import { startServer, stopServer, type TestServer } from '../helpers/redis-server.js';
 
 const HOST = 'localhost';
 const ALICE = { username: 'alice', password: 'alice-secret' };
 const DEFAULT_PASSWORD = 'default-secret';
 const FAILING_CONNECT_MS = 2_000;
 const tls = tlsPaths();
-
-interface TestServer {
-  readonly child: ChildProcess;
-  readonly log: string[];
-}
 
 function openssl(args: string[], cwd: string): void {
   const r = spawnSync('openssl', args, { cwd, encoding: 'utf8' });
@@ -91,58 +87,6 @@ async function freePort(): Promise<number> {
     if (await isPortFree(nextPort, '127.0.0.1')) return nextPort++;
   }
   throw new Error(`no free port in ${firstPort}-${firstPort + 79} for the test redis-servers`);
-}
-
-async function startServer(dir: string, name: string, lines: string[]): Promise<TestServer> {
-  const conf = join(dir, `${name}.conf`);
-  writeFileSync(
-    conf,
-    [
-      'bind 127.0.0.1 -::1',
-      'daemonize no',
-      'logfile ""',
-      'save ""',
-      'appendonly no',
-      `dir ${dir}`,
-      `aclfile ${join(dir, 'users.acl')}`,
-      ...lines,
-      '',
-    ].join('\n'),
-  );
-  const child = spawn('redis-server', [conf], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const log: string[] = [];
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`redis-server ${name} not ready in 10 s:\n${log.join('')}`)),
-      10_000,
-    );
-    const onData = (chunk: Buffer): void => {
-      log.push(chunk.toString());
-      if (log.join('').includes('Ready to accept connections')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      reject(new Error(`cannot start redis-server: ${err.message}; install it (apt-get install redis-server)`));
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`redis-server ${name} exited with ${String(code)}:\n${log.join('')}`));
-    });
-  });
-  return { child, log };
-}
-
-async function stopServer(server: TestServer | undefined): Promise<void> {
-  const child = server?.child;
-  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  await exited;
 }
 
 type Role = 'source' | 'target';
@@ -207,13 +151,16 @@ describe('Redis TLS and ACL settings against redis-servers started by this test'
     plainPort = await freePort();
     tlsPort = await freePort();
     mtlsPort = await freePort();
+    const acl = `aclfile ${join(dir, 'users.acl')}`;
     optional = await startServer(dir, 'optional', [
+      acl,
       `port ${plainPort}`,
       `tls-port ${tlsPort}`,
       ...tlsLines,
       'tls-auth-clients optional',
     ]);
     required = await startServer(dir, 'required', [
+      acl,
       'port 0',
       `tls-port ${mtlsPort}`,
       ...tlsLines,
