@@ -182,6 +182,32 @@ marks['lua SET PXAT + PEXPIREAT + SREM (absolute)'] = (c, ms) => {
   );
 };
 
+// Marker sets (layout 2, kept): one Set per stream and 10-minute window holds the entry ids marked
+// synced (one SADD and one EXPIRE per set and batch instead of a SET EX per message).
+const MARK_BUCKET = `
+local n = #KEYS - 2
+for i = 3, #KEYS do
+  redis.call('EXPIRE', KEYS[i], ARGV[1])
+end
+for i = 3, #ARGV, 1000 do
+  redis.call('SADD', KEYS[2], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+redis.call('SREM', KEYS[1], unpack(KEYS, 3))
+return n`;
+marks['lua EXPIRE + one SADD per marker set + SREM (layout 2)'] = (c, ms) =>
+  c.send(
+    evalScript(
+      MARK_BUCKET,
+      [
+        'unsynced_keys_set',
+        `synced:bench-topic:w${Math.floor(base / 600_000)}:s0:bench-levers-stream`,
+        ...ms.map((m) => m.key),
+      ],
+      ['86400', '3600', ...ms.map((m) => m.key.split(':')[2] as string)],
+    ),
+  );
+
 const cpuOf = (pid: number): number => procUsage(pid).cpuSeconds;
 
 async function measure(c: RedisConnection, pid: number, step: Step, batches: Msg[][]): Promise<string> {

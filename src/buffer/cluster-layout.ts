@@ -4,12 +4,13 @@
  * the prefix, `{rks<n>}` with n = 0..SHARDS-1, so that:
  *
  *   message:      {prefix}{rks<n>}msg:{topic}:{id}:{origin}
- *   sync marker:  {prefix}{rks<n>}synced:{topic}:{id}:{origin}
+ *   sync markers: {prefix}{rks<n>}synced:{topic}:w{window}:{origin or its kind}   (a Set, key-format.ts)
  *   unsynced set: {prefix}{rks<n>}unsynced_keys_set            (one per shard: SHARDS sets)
  *   dead letters: {prefix}dead_letters                          (one stream, as standalone)
  *   last sync:    {prefix}rks:last_sync_ms                      (as standalone)
  *
- *  - a message, its marker and its shard's unsynced set share one slot: a script call over
+ *  - a message, its marker set (per shard for devices and keys) and its shard's unsynced set share
+ *    one slot: a script call over
  *    messages of one shard is legal in a cluster (no CROSSSLOT), so a batch is one call per
  *    shard it touches (sent together, pipelined by the client);
  *  - n is a hash of the message's origin (`s{db}:{stream}`, `d:{device}`, `k{db}:{key}`): the same
@@ -23,7 +24,6 @@ import { KeyFormat, UNSYNCED_SET, type MessageKeyParts } from './key-format.js';
 export const SHARDS = 64;
 
 const MSG = 'msg:';
-const SYNCED = 'synced:';
 const TAG = /^\{rks(\d+)\}/;
 
 /** FNV-1a of a string: a stable, cheap spread of origins over the shards. */
@@ -73,11 +73,11 @@ export class ClusterKeyFormat extends KeyFormat {
     return `${this.prefix}${this.tagOf(fnv1a(origin) % SHARDS)}${plain}`;
   }
 
-  override markerKey(messageKey: string): string {
+  protected override headOf(messageKey: string): string {
     const rest = this.stableId(messageKey);
     const tag = TAG.exec(rest)?.[0];
     if (!tag || !rest.startsWith(MSG, tag.length)) throw new Error(`"${messageKey}" is not a message key`);
-    return `${this.prefix}${tag}${SYNCED}${rest.slice(tag.length + MSG.length)}`;
+    return this.prefix + tag;
   }
 
   override parse(messageKey: string): MessageKeyParts | undefined {

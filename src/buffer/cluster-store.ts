@@ -15,7 +15,15 @@ import { isCluster, type ClusterConnection } from '../redis/cluster.js';
 import { ClusterKeyFormat, SHARDS } from './cluster-layout.js';
 import { KeyFormat } from './key-format.js';
 import { runScript } from './scripts.js';
-import { TargetBuffer, valueOf, type OutgoingMessage, type PutStatus, type StoredMessage } from './store.js';
+import {
+  markCall,
+  putBatchCall,
+  RECOVER_KEYS_PER_SET,
+  TargetBuffer,
+  type OutgoingMessage,
+  type PutStatus,
+  type StoredMessage,
+} from './store.js';
 
 const CHUNK_MESSAGES = 1000;
 const RECOVER_PAGE = 5000;
@@ -66,13 +74,8 @@ export class ClusterTargetBuffer extends TargetBuffer {
         for (let i = 0; i < group.length; i += CHUNK_MESSAGES) {
           const chunk = group.slice(i, i + CHUNK_MESSAGES);
           const set = this.keys.unsyncedSetOf((chunk[0] as { item: OutgoingMessage }).item.key);
-          const keys: string[] = [set];
-          const args: Buffer[] = [];
-          const now = Date.now();
-          for (const { item: m } of chunk) {
-            keys.push(m.key, this.keys.markerKey(m.key));
-            args.push(valueOf(m, now));
-          }
+          const items = chunk.map((c) => c.item);
+          const { keys, args } = putBatchCall(this.keys, set, items, Date.now());
           const reply = asArray(await this.call(conn, () => runScript(conn, 'put_batch', keys, args)));
           chunk.forEach(({ at }, n) => (out[at] = Number(reply[n]) as PutStatus));
         }
@@ -99,14 +102,12 @@ export class ClusterTargetBuffer extends TargetBuffer {
   }
 
   override async markSynced(messageKeys: readonly string[], conn: RedisConnection = this.connection()): Promise<void> {
-    const args = [String(this.cfg.timeToLiveSeconds), String(this.cfg.syncTtlSeconds), String(Date.now())];
     const groups = byShard(messageKeys, (k) => this.keys.shardOf(k));
     await Promise.all(
       [...groups.values()].map(async (group) => {
         for (let i = 0; i < group.length; i += CHUNK_MESSAGES) {
           const chunk = group.slice(i, i + CHUNK_MESSAGES).map((g) => g.item);
-          const keys: string[] = [this.keys.unsyncedSetOf(chunk[0] as string)];
-          for (const k of chunk) keys.push(k, this.keys.markerKey(k));
+          const { keys, args } = markCall(this.keys, this.keys.unsyncedSetOf(chunk[0] as string), chunk, this.cfg);
           await this.call(conn, () => runScript(conn, 'mark_synced', keys, args));
         }
       }),
@@ -128,13 +129,10 @@ export class ClusterTargetBuffer extends TargetBuffer {
         const groups = byShard(page, (k) => this.keys.shardOf(k));
         const counts = await Promise.all(
           [...groups.values()].map(async (group) => {
-            // The markers of one shard share its slot: one MGET, then the script for the rest.
+            // The marker sets of one shard share its slot: their SMISMEMBERs, then the script for the rest.
             const candidates = group.map((g) => g.item);
-            const markers = asArray(await conn.send(['MGET', ...candidates.map((k) => this.keys.markerKey(k))]));
-            const keys: string[] = [this.keys.unsyncedSetOf(candidates[0] as string)];
-            markers.forEach((v, i) => {
-              if (v === null) keys.push(candidates[i] as string);
-            });
+            const unmarked = await this.withoutMarker(conn, candidates, candidates.length / RECOVER_KEYS_PER_SET);
+            const keys: string[] = [this.keys.unsyncedSetOf(candidates[0] as string), ...unmarked];
             return keys.length === 1 ? 0 : runScript(conn, 'recover', keys, []).then(Number);
           }),
         );

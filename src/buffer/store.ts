@@ -6,8 +6,9 @@
  * Invariants
  *  - A message key without a sync marker has no TTL and is in the unsynced set: it never expires,
  *    whatever TARGET_REDIS_TIME_TO_LIVE says, however long Kafka is down.
- *  - Only `markSynced` (after Kafka's ack) gives a message its TTL, writes its marker and removes
- *    it from the set, all in one script call, so a crash leaves either the old or the new state.
+ *  - Only `markSynced` (after Kafka's ack) gives a message its TTL, writes its marker (its id in a
+ *    marker set, key-format.ts) and removes it from the set, all in one script call, so a crash
+ *    leaves either the old or the new state.
  *  - Writes are one script call, or for fresh messages one MULTI/EXEC, per chunk of messages
  *    (not one round trip per message); a maxmemory refusal fails the whole chunk with
  *    BufferFullError (retryable, never a drop). A chunk written again (retry, re-read) writes
@@ -71,6 +72,8 @@ const CHUNK_MESSAGES = 1000;
 const RECOVER_PAGE = 5000;
 const RECOVER_IN_FLIGHT = 2;
 const CHUNK_BYTES = 8 * 1024 * 1024;
+/** Recovery reads a page's markers only when its keys share sets, at least this many per set on average. */
+export const RECOVER_KEYS_PER_SET = 8;
 
 export class TargetBuffer implements BufferStore {
   readonly keys: KeyFormat;
@@ -165,12 +168,7 @@ export class TargetBuffer implements BufferStore {
         for (let i = 0; i < chunk.length; i += 1) out.push(0);
         continue;
       }
-      const keys: string[] = [this.keys.unsyncedSet];
-      const args: Buffer[] = [];
-      for (const m of chunk) {
-        keys.push(m.key, this.keys.markerKey(m.key));
-        args.push(valueOf(m, now));
-      }
+      const { keys, args } = putBatchCall(this.keys, this.keys.unsyncedSet, chunk, now);
       const reply = await this.call(conn, () => runScript(conn, 'put_batch', keys, args), 'put_batch', keys);
       for (const s of asArray(reply)) out.push(Number(s) as PutStatus);
     }
@@ -207,30 +205,70 @@ export class TargetBuffer implements BufferStore {
   }
 
   /**
-   * Marks messages synced: marker with SYNC_TTL, message TTL starts, removed from the set. One
-   * script call per chunk of CHUNK_MESSAGES, all sent at once on one connection (pipelined).
+   * Marks messages synced: the message's TTL starts, its id joins its marker set (whose TTL is
+   * renewed: SYNC_TTL), it leaves the unsynced set. One script call per chunk of CHUNK_MESSAGES,
+   * all sent at once on one connection (pipelined).
    */
   async markSynced(messageKeys: readonly string[], conn: RedisConnection = this.connection()): Promise<void> {
-    const args = [String(this.cfg.timeToLiveSeconds), String(this.cfg.syncTtlSeconds), String(Date.now())];
     const calls: Promise<unknown>[] = [];
     for (let i = 0; i < messageKeys.length; i += CHUNK_MESSAGES) {
-      const keys: string[] = [this.keys.unsyncedSet];
-      for (let j = i; j < Math.min(i + CHUNK_MESSAGES, messageKeys.length); j += 1) {
-        const k = messageKeys[j] as string;
-        keys.push(k, this.keys.markerKey(k));
-      }
+      const { keys, args } = markCall(
+        this.keys,
+        this.keys.unsyncedSet,
+        messageKeys.slice(i, i + CHUNK_MESSAGES),
+        this.cfg,
+      );
       calls.push(this.call(conn, () => runScript(conn, 'mark_synced', keys, args), 'mark_synced', keys));
     }
     await Promise.all(calls);
   }
 
   /**
-   * Rebuilds the unsynced set by scanning message keys without marker or TTL: per SCAN page, one
-   * MGET of the page's markers, then recover.lua with the keys that have none (it adds those
-   * without a TTL to the set). A message marked synced between the MGET and the script has its
-   * TTL by then (marking is atomic), so it is not added. Pipelined: the next SCAN is sent as soon
-   * as a page arrives, with the page's MGET behind it (at most RECOVER_IN_FLIGHT pages
-   * outstanding), so the client and the server work at the same time.
+   * Of `messageKeys`, those without a marker in their marker set (layout 2): one SMISMEMBER per
+   * marker set, sent together on `conn`. A prefilter for recovery (which then reads the TTLs) and
+   * the claim check (which also reads layout-1 markers): a key it keeps may still be synced.
+   * With more than `maxSets` marker sets (keys of many streams and minutes: a command per few keys
+   * would cost more than it saves), nothing is read and every key is kept.
+   */
+  protected async withoutMarker(
+    conn: RedisConnection,
+    messageKeys: readonly string[],
+    maxSets = Infinity,
+  ): Promise<string[]> {
+    const groups = new Map<string, string[]>();
+    const members = new Map<string, string[]>();
+    for (const k of messageKeys) {
+      const { set, member } = this.keys.marker(k);
+      let g = groups.get(set);
+      if (!g) {
+        groups.set(set, (g = []));
+        members.set(set, []);
+      }
+      g.push(k);
+      (members.get(set) as string[]).push(member);
+    }
+    if (groups.size > maxSets) return [...messageKeys];
+    const replies = await Promise.all(
+      [...groups.keys()].map((set) => conn.send(['SMISMEMBER', set, ...(members.get(set) as string[])])),
+    );
+    const out: string[] = [];
+    [...groups.values()].forEach((g, n) => {
+      const flags = asArray(replies[n] as Reply);
+      g.forEach((k, i) => {
+        if (Number(flags[i]) !== 1) out.push(k);
+      });
+    });
+    return out;
+  }
+
+  /**
+   * Rebuilds the unsynced set by scanning message keys without marker or TTL: per SCAN page, the
+   * page's markers (one SMISMEMBER per marker set, `withoutMarker`), then recover.lua with the keys
+   * that have none (it adds those without a TTL to the set: the TTL decides, so a layout-1 marker
+   * needs no lookup). A message marked synced between the two has its TTL by then (marking is
+   * atomic), so it is not added. Pipelined: the next SCAN is sent as soon as a page arrives, with
+   * the page's marker reads behind it (at most RECOVER_IN_FLIGHT pages outstanding), so the client
+   * and the server work at the same time.
    */
   async recover(pageSize = RECOVER_PAGE): Promise<number> {
     const conn = this.primary;
@@ -249,13 +287,9 @@ export class TargetBuffer implements BufferStore {
       const page = asArray(reply[1]);
       if (page.length === 0) continue;
       const candidates = page.map((k) => asBuffer(k).toString('utf8'));
-      // Sent now, pipelined behind the next SCAN: the page's markers, in one plain command.
-      const markers = conn.send(['MGET', ...candidates.map((k) => this.keys.markerKey(k))]);
-      const call = markers.then((values) => {
-        const keys: string[] = [this.keys.unsyncedSet];
-        asArray(values).forEach((v, i) => {
-          if (v === null) keys.push(candidates[i] as string);
-        });
+      // Sent now, pipelined behind the next SCAN: the page's markers, in plain commands.
+      const call = this.withoutMarker(conn, candidates, candidates.length / RECOVER_KEYS_PER_SET).then((unmarked) => {
+        const keys: string[] = [this.keys.unsyncedSet, ...unmarked];
         return keys.length === 1
           ? 0
           : this.call(conn, () => runScript(conn, 'recover', keys, []), 'recover', keys).then(Number);
@@ -293,14 +327,19 @@ export class TargetBuffer implements BufferStore {
     return out;
   }
 
-  /** Drops keys from the unsynced set (used for keys whose message no longer exists). */
-  /** Per key: its sync marker exists (it is in Kafka). One EXISTS per key, sent together (pipelined). */
+  /**
+   * Per key: its sync marker exists (it is in Kafka): in its marker set, or else a layout-1
+   * marker (one EXISTS per such key). Sent together (pipelined).
+   */
   async synced(messageKeys: readonly string[]): Promise<boolean[]> {
     const conn = this.connection();
-    const replies = await Promise.all(messageKeys.map((k) => conn.send(['EXISTS', this.keys.markerKey(k)])));
-    return replies.map((r) => Number(r) === 1);
+    const unmarked = await this.withoutMarker(conn, messageKeys);
+    const legacy = await Promise.all(unmarked.map((k) => conn.send(['EXISTS', this.keys.legacyMarkerKey(k)])));
+    const missing = new Set(unmarked.filter((_, i) => Number(legacy[i]) !== 1));
+    return messageKeys.map((k) => !missing.has(k));
   }
 
+  /** Drops keys from the unsynced set (used for keys whose message no longer exists). */
   async forget(messageKeys: readonly string[]): Promise<void> {
     if (messageKeys.length > 0) await this.primary.send(['SREM', this.keys.unsyncedSet, ...messageKeys]);
   }
@@ -371,6 +410,46 @@ export class TargetBuffer implements BufferStore {
     }
     return undefined;
   }
+}
+
+/** KEYS and ARGV of put_batch.lua (its contract) for a chunk of messages of one unsynced set. */
+export function putBatchCall(
+  keys: KeyFormat,
+  unsyncedSet: string,
+  chunk: readonly OutgoingMessage[],
+  now: number,
+): { keys: string[]; args: (string | Buffer)[] } {
+  const k: string[] = [unsyncedSet];
+  const args: (string | Buffer)[] = [];
+  for (const m of chunk) {
+    const { set, member } = keys.marker(m.key);
+    k.push(m.key, set, keys.legacyMarkerKey(m.key));
+    args.push(valueOf(m, now), member);
+  }
+  return { keys: k, args };
+}
+
+/**
+ * KEYS and ARGV of mark_synced.lua (its contract) for at most CHUNK_MESSAGES message keys of one
+ * unsynced set: the keys' marker sets, each set's count, the members grouped by set.
+ */
+export function markCall(
+  keys: KeyFormat,
+  unsyncedSet: string,
+  messageKeys: readonly string[],
+  cfg: Pick<Config['target'], 'timeToLiveSeconds' | 'syncTtlSeconds'>,
+): { keys: string[]; args: string[] } {
+  const bySet = new Map<string, string[]>();
+  for (const k of messageKeys) {
+    const { set, member } = keys.marker(k);
+    const list = bySet.get(set);
+    if (list) list.push(member);
+    else bySet.set(set, [member]);
+  }
+  const args = [String(cfg.timeToLiveSeconds), String(cfg.syncTtlSeconds), String(bySet.size)];
+  for (const list of bySet.values()) args.push(String(list.length));
+  for (const list of bySet.values()) for (const member of list) args.push(member);
+  return { keys: [unsyncedSet, ...bySet.keys(), ...messageKeys], args };
 }
 
 function* chunks(messages: readonly OutgoingMessage[]): Generator<OutgoingMessage[]> {

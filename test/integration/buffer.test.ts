@@ -1,7 +1,8 @@
 /**
  * The target buffer against a real Redis: both write paths (fresh: MULTI/MSET/SADD/EXEC; others:
  * put_batch.lua with the marker check), the versioned value layout (version 1 hashes written by
- * older releases are still read, recovered and marked), and the guarantees of the write: a chunk
+ * older releases are still read, recovered and marked), the marker sets (layout 2; layout-1
+ * markers of older releases still honoured), and the guarantees of the write: a chunk
  * refused under maxmemory writes nothing and leaves the connection usable, a chunk applied in
  * part and written again ends up whole, and half-written state is found by recovery.
  */
@@ -94,6 +95,74 @@ describe('target buffer', () => {
     await assertStored(buffer, ms.slice(2));
   });
 
+  it('marks into one marker set per topic, origin and 10-minute id window, with the sync TTL renewed per batch', async () => {
+    const { buffer } = setup();
+    const id = uid();
+    const w = 2_888_888; // 10-minute windows since the epoch
+    const key = (ms: number, seq: number, stream: string): string =>
+      buffer.keys.messageKey({ topic: `t-${id}`, id: `${ms}-${seq}`, origin: { kind: 'stream', db: 3, stream } });
+    const t0 = w * 600_000;
+    const keys = [key(t0, 0, 'a:1'), key(t0 + 599_999, 1, 'a:1'), key(t0 + 600_000, 0, 'a:1'), key(t0, 0, 'b')];
+    const ms = keys.map((k) => ({ key: k, topic: `t-${id}`, kafkaKey: Buffer.from('k'), payload: Buffer.from('p') }));
+    await buffer.put(ms, target, { fresh: true });
+    await buffer.markSynced(keys.slice(0, 3), target);
+    const set = (m: number, stream: string): string => `${buffer.keys.prefix}synced:t-${id}:w${m}:s3:${stream}`;
+    assert.deepEqual(((await target.send(['SMEMBERS', set(w, 'a:1')])) as Buffer[]).map(String).sort(), [
+      `${t0}-0`,
+      `${t0 + 599_999}-1`,
+    ]);
+    assert.deepEqual(((await target.send(['SMEMBERS', set(w + 1, 'a:1')])) as Buffer[]).map(String), [
+      `${t0 + 600_000}-0`,
+    ]);
+    assert.equal(Number(await target.send(['EXISTS', set(w, 'b')])), 0, 'an unmarked message has no marker');
+    const syncTtl = Number(await target.send(['TTL', set(w, 'a:1')]));
+    assert.ok(syncTtl > 604_000 && syncTtl <= 604_800, `the set lives TARGET_REDIS_SYNC_TTL (${syncTtl})`);
+    for (const k of keys.slice(0, 3)) {
+      const ttl = Number(await target.send(['TTL', k]));
+      assert.ok(ttl > 3500 && ttl <= 3600, 'a marked message lives TARGET_REDIS_TIME_TO_LIVE');
+      assert.equal(Number(await target.send(['EXISTS', buffer.keys.legacyMarkerKey(k)])), 0, 'no layout-1 marker');
+    }
+    assert.deepEqual(await members(buffer), [keys[3]]);
+    // A later batch into the same set renews its TTL (every marker lives at least SYNC_TTL).
+    await target.send(['EXPIRE', set(w, 'b'), '10']);
+    await target.send(['SADD', set(w, 'b'), 'other']);
+    await target.send(['EXPIRE', set(w, 'b'), '10']);
+    await buffer.markSynced([keys[3] as string], target);
+    assert.ok(Number(await target.send(['TTL', set(w, 'b')])) > 604_000, 'renewed');
+    assert.deepEqual(await buffer.synced([...keys, key(t0, 5, 'a:1')]), [true, true, true, true, false]);
+    // Devices and keys of a topic share one set per window; the member names the device or key.
+    const other = [
+      buffer.keys.messageKey({ topic: `t-${id}`, id: `${t0}-1-aa`, origin: { kind: 'direct', deviceId: 'dev:1' } }),
+      buffer.keys.messageKey({ topic: `t-${id}`, id: `${t0}-2-aa`, origin: { kind: 'direct', deviceId: 'dev:2' } }),
+      buffer.keys.messageKey({ topic: `t-${id}`, id: `${t0}-3`, origin: { kind: 'key', db: 4, key: 'user:9' } }),
+    ];
+    await buffer.markSynced(other, target);
+    const sorted = async (k: string): Promise<string[]> =>
+      ((await target.send(['SMEMBERS', k])) as Buffer[]).map(String).sort();
+    const base = `${buffer.keys.prefix}synced:t-${id}:w${w}`;
+    assert.deepEqual(await sorted(`${base}:d`), [`${t0}-1-aa:dev:1`, `${t0}-2-aa:dev:2`]);
+    assert.deepEqual(await sorted(`${base}:k4`), [`${t0}-3:user:9`]);
+    assert.deepEqual(await buffer.synced(other), [true, true, true]);
+  });
+
+  it('honours layout-1 markers of an older release: put skips, synced and recovery see them', async () => {
+    const { buffer, messages } = setup();
+    const [legacy, current, none] = messages(3, 100);
+    await buffer.put([legacy!, current!, none!], target, { fresh: true });
+    // The older release marked `legacy`: a String marker per message and the message's TTL.
+    await target.send(['SET', buffer.keys.legacyMarkerKey(legacy!.key), '1', 'EX', '3600']);
+    await target.send(['EXPIRE', legacy!.key, '3600']);
+    await target.send(['SREM', buffer.keys.unsyncedSet, legacy!.key]);
+    await buffer.markSynced([current!.key], target);
+    assert.deepEqual(await buffer.synced([legacy!.key, current!.key, none!.key]), [true, true, false]);
+    await target.send(['DEL', buffer.keys.unsyncedSet, legacy!.key, current!.key]); // both expired meanwhile
+    assert.deepEqual(await buffer.put([legacy!, current!, none!]), [2, 2, 0], 'a re-read of synced entries');
+    assert.equal(Number(await target.send(['EXISTS', legacy!.key, current!.key])), 0, 'not written again');
+    await target.send(['DEL', buffer.keys.unsyncedSet]);
+    assert.equal(await buffer.recover(), 1);
+    assert.deepEqual(await members(buffer), [none!.key]);
+  });
+
   it('reads, recovers and marks version-1 hashes written by an older release', async () => {
     const { buffer, messages } = setup();
     const [old, synced, fresh] = messages(3);
@@ -110,8 +179,8 @@ describe('target buffer', () => {
         'created',
         '1700000000123',
       ]);
-    // The older release had marked this one: marker and TTL.
-    await target.send(['SET', buffer.keys.markerKey(synced!.key), '1', 'EX', '3600']);
+    // The older release had marked this one: a layout-1 marker and the TTL.
+    await target.send(['SET', buffer.keys.legacyMarkerKey(synced!.key), '1', 'EX', '3600']);
     await target.send(['EXPIRE', synced!.key, '3600']);
     await buffer.put([fresh!], target, { fresh: true });
     await target.send(['DEL', buffer.keys.unsyncedSet]); // the set was lost
@@ -123,7 +192,8 @@ describe('target buffer', () => {
     assert.deepEqual(c?.payload, fresh!.payload);
     await buffer.markSynced([old!.key]);
     assert.ok(Number(await target.send(['TTL', old!.key])) > 0);
-    assert.equal(Number(await target.send(['EXISTS', buffer.keys.markerKey(old!.key)])), 1);
+    const marker = buffer.keys.marker(old!.key);
+    assert.equal(Number(await target.send(['SISMEMBER', marker.set, marker.member])), 1);
     assert.deepEqual(await members(buffer), [fresh!.key]);
     // Written again (re-read), a v1 message becomes a v2 one.
     await target.send([
@@ -138,7 +208,7 @@ describe('target buffer', () => {
       'created',
       '1',
     ]);
-    await target.send(['DEL', buffer.keys.markerKey(old!.key)]);
+    await target.send(['SREM', marker.set, marker.member]);
     assert.deepEqual(await buffer.put([old!]), [0]);
     assert.equal(String(await target.send(['TYPE', old!.key])), 'string');
   });

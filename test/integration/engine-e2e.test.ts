@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Message } from '@confluentinc/kafka-javascript';
 import { ReactiveKafkaProducer, SyncEngine } from '../../src/index.js';
+import { KeyFormat } from '../../src/buffer/key-format.js';
 import { TargetBuffer } from '../../src/buffer/store.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import type { RedisConnection } from '../../src/redis/client.js';
@@ -99,7 +100,9 @@ describe('end to end through the daemon loops', () => {
     const sample = header(records[0]!, 'rks-buffer-key')!;
     const ttl = Number(await target.send(['TTL', sample]));
     assert.ok(ttl > 0 && ttl <= 3600, `a synced message carries TARGET_REDIS_TIME_TO_LIVE (ttl ${ttl})`);
-    const markerTtl = Number(await target.send(['TTL', sample.replace(`${prefix}msg:`, `${prefix}synced:`)]));
+    const marker = new KeyFormat(prefix).marker(sample);
+    assert.equal(Number(await target.send(['SISMEMBER', marker.set, marker.member])), 1, 'its marker is written');
+    const markerTtl = Number(await target.send(['TTL', marker.set]));
     assert.ok(markerTtl > 3600 && markerTtl <= 604800, `its marker carries TARGET_REDIS_SYNC_TTL (ttl ${markerTtl})`);
   });
 
@@ -209,7 +212,8 @@ describe('the library API', () => {
     assert.ok(key.startsWith(`${prefix}msg:${topic}:`));
     assert.ok(key.endsWith(':d:device-7'));
     assert.ok(Number(await target.send(['TTL', key])) > 0, 'the message has its TTL once synced');
-    assert.equal(Number(await target.send(['EXISTS', key.replace(`${prefix}msg:`, `${prefix}synced:`)])), 1);
+    const marker = new KeyFormat(prefix).marker(key);
+    assert.equal(Number(await target.send(['SISMEMBER', marker.set, marker.member])), 1, 'its marker is written');
     const [rec] = await consume([topic], (all) => all.length >= 1);
     assert.deepEqual(rec!.value, body);
     assert.equal(String(rec!.key), 'device-7');

@@ -29,9 +29,13 @@ describe('cluster key layout', () => {
       origin: { kind: 'stream', db: 2, stream: 'device:7:stream' },
     });
     assert.match(key, /^p:\{rks\d+\}msg:telemetry:1-0:s2:device:7:stream$/);
-    const marker = keys.markerKey(key);
-    assert.match(marker, /^p:\{rks\d+\}synced:telemetry:1-0:s2:device:7:stream$/);
-    assert.equal(slotOf(marker), slotOf(key));
+    const marker = keys.marker(key);
+    assert.match(marker.set, /^p:\{rks\d+\}synced:telemetry:w0:s2:device:7:stream$/);
+    assert.equal(marker.member, '1-0');
+    assert.equal(slotOf(marker.set), slotOf(key));
+    const legacy = keys.legacyMarkerKey(key);
+    assert.match(legacy, /^p:\{rks\d+\}synced:telemetry:1-0:s2:device:7:stream$/);
+    assert.equal(slotOf(legacy), slotOf(key));
     assert.equal(slotOf(keys.unsyncedSetOf(key)), slotOf(key));
     assert.deepEqual(keys.parse(key), {
       topic: 'telemetry',

@@ -28,10 +28,36 @@ describe('key format', () => {
 
   it('derives the sync marker and the stable id from the message key', () => {
     const key = kf.messageKey({ topic: 't', id: '1-0', origin: { kind: 'stream', db: 0, stream: 's' } });
-    assert.equal(kf.markerKey(key), 'edge1:synced:t:1-0:s0:s');
+    assert.deepEqual(kf.marker(key), { set: 'edge1:synced:t:w0:s0:s', member: '1-0' });
+    assert.equal(kf.legacyMarkerKey(key), 'edge1:synced:t:1-0:s0:s');
     assert.equal(kf.stableId(key), 'msg:t:1-0:s0:s');
     assert.equal(kf.unsyncedSet, 'edge1:unsynced_keys_set');
     assert.equal(new KeyFormat().unsyncedSet, 'unsynced_keys_set');
+  });
+
+  it("puts a message's marker in the set of its topic, origin (or its kind) and 10-minute id window", () => {
+    const at = (
+      id: string,
+      origin: Parameters<KeyFormat['messageKey']>[0]['origin'],
+    ): { set: string; member: string } => kf.marker(kf.messageKey({ topic: 'tel', id, origin }));
+    const stream = { kind: 'stream', db: 2, stream: 'dev:7:s' } as const;
+    assert.deepEqual(at('1700000000000-3', stream), {
+      set: 'edge1:synced:tel:w2833333:s2:dev:7:s',
+      member: '1700000000000-3',
+    });
+    assert.equal(at('1700000399999-0', stream).set, 'edge1:synced:tel:w2833333:s2:dev:7:s', 'same window');
+    assert.equal(at('1700000400000-0', stream).set, 'edge1:synced:tel:w2833334:s2:dev:7:s', 'next window');
+    assert.deepEqual(at('1700000000000-1-ab12cd', { kind: 'direct', deviceId: 'd:1' }), {
+      set: 'edge1:synced:tel:w2833333:d',
+      member: '1700000000000-1-ab12cd:d:1',
+    });
+    assert.deepEqual(at('1700000000000-1', { kind: 'key', db: 3, key: 'user:9' }), {
+      set: 'edge1:synced:tel:w2833333:k3',
+      member: '1700000000000-1:user:9',
+    });
+    assert.equal(at('x-1', { kind: 'direct', deviceId: 'd' }).set, 'edge1:synced:tel:w0:d', 'an id without a time');
+    assert.throws(() => kf.marker('edge1:synced:t:1-0:s0:s'), /not a message key/);
+    assert.throws(() => kf.marker('edge1:msg:t'), /not a message key/);
   });
 
   it('rejects keys that are not message keys and topics containing a colon', () => {
@@ -54,7 +80,15 @@ describe('own keys', () => {
     for (const prefix of ['', 'app1:', 'a*[x]:']) {
       const keys = new KeyFormat(prefix);
       const msg = keys.messageKey({ topic: 't', id: newMessageId(), origin: { kind: 'key', db: 0, key: 'user:1' } });
-      const own = [msg, keys.markerKey(msg), keys.unsyncedSet, keys.deadLetters, keys.lastSync, `${prefix}rks:future`];
+      const own = [
+        msg,
+        keys.marker(msg).set,
+        keys.legacyMarkerKey(msg),
+        keys.unsyncedSet,
+        keys.deadLetters,
+        keys.lastSync,
+        `${prefix}rks:future`,
+      ];
       for (const k of own) {
         assert.ok(keys.isOwnKey(k), `${k} is own (prefix "${prefix}")`);
         assert.ok(keys.isOwnKey(Buffer.from(k)), `${k} as bytes`);

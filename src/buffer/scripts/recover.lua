@@ -1,15 +1,14 @@
 #!lua flags=allow-oom
 --[[
-recover: rebuild the unsynced set from message keys that SCAN found and that have no sync marker
-(TargetBuffer.recover reads the markers of a SCAN page with one MGET first).
+recover: rebuild the unsynced set from message keys that SCAN found.
 
 KEYS[1]            the unsynced set
-KEYS[1+i]          candidate i: a message key whose marker was missing
+KEYS[1+i]          candidate i: a message key of the SCAN page
 
-A message is unsynced when it has no marker and no TTL (only marking gives it a TTL, together
-with its marker, atomically: a candidate marked since the MGET has a TTL by now). Such keys are
-added to the set (one SADD per 1000 keys). Returns the number of keys found unsynced.
-Any layout version of the message value (String or Hash): only existence and TTL are read.
+A message is unsynced when it has no TTL: only marking gives it one, together with its marker,
+atomically (mark_synced.lua), so a message without a TTL has no marker in any layout. Such keys
+are added to the set (one SADD per 1000 keys). Returns the number of keys found unsynced.
+Any layout version of the message value (String or Hash), any marker layout: only the TTL is read.
 ]]
 local found = {}
 for i = 2, #KEYS do
