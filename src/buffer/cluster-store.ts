@@ -67,6 +67,7 @@ export class ClusterTargetBuffer extends TargetBuffer {
    * save little here and the script's marker check keeps re-reads harmless.
    */
   override async put(messages: readonly OutgoingMessage[], conn: RedisConnection = this.primary): Promise<PutStatus[]> {
+    await this.guardEviction();
     const out: PutStatus[] = new Array<PutStatus>(messages.length);
     const groups = byShard(messages, (m) => this.keys.shardOf(m.key));
     await Promise.all(

@@ -78,6 +78,9 @@ export const RECOVER_KEYS_PER_SET = 8;
 export class TargetBuffer implements BufferStore {
   readonly keys: KeyFormat;
   private next = 0;
+  /** When the eviction policy was last checked (`guardEviction`; the engine's start counts). */
+  private evictionCheckedAt = Date.now();
+  private evictionRefusal: TargetRefusedError | undefined;
 
   constructor(
     private readonly pool: readonly RedisConnection[],
@@ -137,9 +140,31 @@ export class TargetBuffer implements BufferStore {
     if (policy === undefined) return 'unknown';
     if (maxmemory > 0 && policy.startsWith('allkeys-'))
       throw new TargetRefusedError(
-        `${conn.endpoint}: maxmemory-policy is ${policy} with maxmemory ${maxmemory} bytes, so Redis may evict messages that are not in Kafka yet (they have no TTL). Set maxmemory-policy to noeviction (reading pauses while the buffer is full) or a volatile-* policy (only synced messages and markers are evicted): CONFIG SET maxmemory-policy noeviction, and the same in redis.conf. Nothing is read until then; the check is repeated every SYNC_RETRY_MAX_MS.`,
+        `${conn.endpoint}: maxmemory-policy is ${policy} with maxmemory ${maxmemory} bytes, so Redis may evict messages that are not in Kafka yet (they have no TTL). Set maxmemory-policy to noeviction (reading pauses while the buffer is full) or a volatile-* policy (only synced messages and markers are evicted): CONFIG SET maxmemory-policy noeviction, and the same in redis.conf. Nothing new is buffered until then (reading pauses); the check is repeated every SYNC_RETRY_MAX_MS.`,
       );
     return 'safe';
+  }
+
+  /**
+   * Before a buffer write: `checkEviction` again when TARGET_REDIS_EVICTION_CHECK_INTERVAL_MS
+   * passed since the last check, and at every write while the last check refused (so writes go on
+   * by themselves once the policy is fixed). A refusal fails the write with TargetRefusedError:
+   * the pipeline retries it slowly and says why, the batch keeps its budget, so reading pauses
+   * (backpressure) and nothing new is buffered on a target that may evict it. Marking is not
+   * guarded: it only gives synced messages their TTL. The engine's start did the first check.
+   */
+  protected async guardEviction(): Promise<void> {
+    const interval = this.cfg.evictionCheckIntervalMs;
+    if (this.evictionRefusal === undefined && (interval === 0 || Date.now() - this.evictionCheckedAt < interval))
+      return;
+    this.evictionCheckedAt = Date.now();
+    try {
+      await this.checkEviction();
+      this.evictionRefusal = undefined;
+    } catch (err) {
+      if (err instanceof TargetRefusedError) this.evictionRefusal = err;
+      throw err;
+    }
   }
 
   async noteLastSync(ms: number): Promise<void> {
@@ -160,6 +185,7 @@ export class TargetBuffer implements BufferStore {
     conn: RedisConnection = this.primary,
     opts: PutOptions = {},
   ): Promise<PutStatus[]> {
+    await this.guardEviction();
     const out: PutStatus[] = [];
     for (const chunk of chunks(messages)) {
       const now = Date.now();

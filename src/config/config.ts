@@ -72,6 +72,8 @@ export interface Config {
     /** TARGET_REDIS_MIN_REPLICAS_ACKED: replicas that must confirm a buffer write (WAIT). */
     readonly minReplicasAcked: number;
     readonly replicaAckTimeoutMs: number;
+    /** TARGET_REDIS_EVICTION_CHECK_INTERVAL_MS: a buffer write re-checks the eviction policy this often (0: start only). */
+    readonly evictionCheckIntervalMs: number;
   };
   readonly stream: {
     readonly autoDiscovery: boolean;
@@ -318,6 +320,7 @@ function build(v: Map<string, unknown>, streams: readonly StreamRef[]): Config {
       keyPrefix: g('TARGET_REDIS_KEY_PREFIX'),
       minReplicasAcked: g('TARGET_REDIS_MIN_REPLICAS_ACKED'),
       replicaAckTimeoutMs: g('TARGET_REDIS_REPLICA_ACK_TIMEOUT_MS'),
+      evictionCheckIntervalMs: g('TARGET_REDIS_EVICTION_CHECK_INTERVAL_MS'),
     },
     stream: {
       autoDiscovery: g('STREAM_AUTO_DISCOVERY'),

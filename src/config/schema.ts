@@ -389,6 +389,17 @@ export const FIELDS: readonly FieldSpec[] = [
     group: 'target',
     description: 'How long a buffer write waits for TARGET_REDIS_MIN_REPLICAS_ACKED replicas (WAIT timeout).',
   }),
+  f({
+    env: 'TARGET_REDIS_EVICTION_CHECK_INTERVAL_MS',
+    kind: 'int',
+    default: '60000',
+    min: 0,
+    max: 86400000,
+    unit: 'ms',
+    group: 'target',
+    description:
+      'How often a buffer write first checks again that the target may not evict unsynced messages (maxmemory with an allkeys-* policy; also checked at start): after a failover or a CONFIG SET, writes pause until the policy is safe. 0 = at start only.',
+  }),
   // --- Stream discovery and topic mapping
   f({
     env: 'STREAM_AUTO_DISCOVERY',

@@ -1,7 +1,9 @@
 /**
  * A target whose maxmemory-policy may evict unsynced messages (maxmemory with allkeys-*) is
  * refused: TargetBuffer.checkEviction throws, and the engine reads nothing until an operator
- * changed the policy, then starts by itself. Against a redis-server of its own (the stack's
+ * changed the policy, then starts by itself. A policy changed while running (CONFIG SET, a
+ * failover) is seen by the next buffer write after TARGET_REDIS_EVICTION_CHECK_INTERVAL_MS: writes
+ * pause until it is safe again. Against a redis-server of its own (the stack's
  * target is shared with the other tests, whose engines must keep starting).
  */
 import assert from 'node:assert/strict';
@@ -16,7 +18,7 @@ import { TargetRefusedError } from '../../src/errors.js';
 import { createLogger, silentLogger } from '../../src/observability/logger.js';
 import { connectRedis, type RedisConnection } from '../../src/redis/client.js';
 import { sleep } from '../../src/stack/process.js';
-import { ensureStack, stackConfig } from '../helpers/real-stack.js';
+import { consume, ensureStack, stackConfig } from '../helpers/real-stack.js';
 import { startServer, stopServer, type TestServer } from '../helpers/redis-server.js';
 
 async function freePort(): Promise<number> {
@@ -79,6 +81,64 @@ describe('the target maxmemory-policy', () => {
     } finally {
       await engine.stop();
     }
+  });
+
+  it('checks again before a buffer write every TARGET_REDIS_EVICTION_CHECK_INTERVAL_MS: writes pause while unsafe', async () => {
+    await policy('noeviction');
+    const buffer = new TargetBuffer([conn], cfg({ TARGET_REDIS_EVICTION_CHECK_INTERVAL_MS: '100' }).target);
+    const m = (n: number) => ({
+      key: buffer.keys.messageKey({ topic: 't', id: `${n}-0`, origin: { kind: 'stream', db: 0, stream: 'ev' } }),
+      topic: 't',
+      kafkaKey: Buffer.from('k'),
+      payload: Buffer.from(`p${n}`),
+    });
+    assert.deepEqual(await buffer.put([m(1)], conn, { fresh: true }), [0]);
+    await policy('allkeys-lru'); // a CONFIG SET, or a failover to a node configured otherwise
+    assert.deepEqual(await buffer.put([m(2)], conn, { fresh: true }), [0], 'within the interval: not checked yet');
+    await sleep(150);
+    await assert.rejects(buffer.put([m(3)], conn, { fresh: true }), /allkeys-lru.*noeviction/);
+    await assert.rejects(buffer.put([m(4)]), TargetRefusedError, 'the next write checks again: still refused');
+    assert.equal(Number(await conn.send(['EXISTS', m(3).key, m(4).key])), 0, 'nothing written while refused');
+    await policy('volatile-lru');
+    assert.deepEqual(await buffer.put([m(3)], conn, { fresh: true }), [0], 'goes on as soon as the policy is safe');
+    await policy('allkeys-lru');
+    const once = new TargetBuffer([conn], cfg({ TARGET_REDIS_EVICTION_CHECK_INTERVAL_MS: '0' }).target);
+    await sleep(150);
+    assert.deepEqual(await once.put([m(5)], conn, { fresh: true }), [0], '0: checked at start only');
+    await conn.send(['FLUSHDB']);
+  });
+
+  it('a running engine holds new messages back while the policy is unsafe and sends them once fixed', async () => {
+    await policy('noeviction');
+    const lines: string[] = [];
+    const log = createLogger('error', {
+      write: (line: string) => (lines.push(line), true),
+    } as unknown as NodeJS.WritableStream);
+    const topic = `ev-${Date.now()}`;
+    const engine = new SyncEngine(cfg({ TARGET_REDIS_EVICTION_CHECK_INTERVAL_MS: '100' }), log);
+    await engine.start();
+    try {
+      await engine.sendMessage(topic, 'before', 'dev-1');
+      await policy('allkeys-lru');
+      await sleep(150);
+      let sent = false;
+      const sending = engine.sendMessage(topic, 'while unsafe', 'dev-1').then((key) => ((sent = true), key));
+      for (let i = 0; i < 40 && !lines.some((l) => l.includes('buffer write refused')); i += 1) await sleep(50);
+      assert.equal(sent, false, 'not buffered while the target may evict it');
+      assert.ok(
+        lines.some((l) => l.includes('buffer write refused') && l.includes('allkeys-lru')),
+        'the refusal is logged with the policy',
+      );
+      assert.equal((await engine.target.scanUnsynced('0', 100)).keys.length, 0, 'nothing new in the buffer');
+      await policy('noeviction');
+      const key = await Promise.race([sending, sleep(5000).then(() => undefined)]);
+      assert.ok(key, 'buffered and sent once the policy was changed');
+      const records = await consume([topic], (all) => all.length >= 2);
+      assert.deepEqual(records.map((r) => String(r.value)).sort(), ['before', 'while unsafe']);
+    } finally {
+      await engine.stop();
+    }
+    await conn.send(['FLUSHDB']);
   });
 
   it('keeps the engine from starting until the policy is safe, then starts by itself', async () => {
