@@ -15,7 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import { TargetBuffer } from '../../src/buffer/store.js';
 import { SyncEngine } from '../../src/engine/engine.js';
 import { TargetRefusedError } from '../../src/errors.js';
-import { createLogger, silentLogger } from '../../src/observability/logger.js';
+import { createLogger, silentLogger, type Logger } from '../../src/observability/logger.js';
 import { connectRedis, type RedisConnection } from '../../src/redis/client.js';
 import { sleep } from '../../src/stack/process.js';
 import { consume, ensureStack, stackConfig } from '../helpers/real-stack.js';
@@ -27,6 +27,15 @@ async function freePort(): Promise<number> {
   const { port } = server.address() as net.AddressInfo;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
+}
+
+/** A logger at level error whose lines are kept. */
+function errorLog(): { lines: string[]; log: Logger } {
+  const lines: string[] = [];
+  const log = createLogger('error', {
+    write: (line: string) => (lines.push(line), true),
+  } as unknown as NodeJS.WritableStream);
+  return { lines, log };
 }
 
 describe('the target maxmemory-policy', () => {
@@ -110,10 +119,7 @@ describe('the target maxmemory-policy', () => {
 
   it('a running engine holds new messages back while the policy is unsafe and sends them once fixed', async () => {
     await policy('noeviction');
-    const lines: string[] = [];
-    const log = createLogger('error', {
-      write: (line: string) => (lines.push(line), true),
-    } as unknown as NodeJS.WritableStream);
+    const { lines, log } = errorLog();
     const topic = `ev-${Date.now()}`;
     const engine = new SyncEngine(cfg({ TARGET_REDIS_EVICTION_CHECK_INTERVAL_MS: '100' }), log);
     await engine.start();
@@ -143,10 +149,7 @@ describe('the target maxmemory-policy', () => {
 
   it('keeps the engine from starting until the policy is safe, then starts by itself', async () => {
     await policy('allkeys-lfu');
-    const lines: string[] = [];
-    const log = createLogger('error', {
-      write: (line: string) => (lines.push(line), true),
-    } as unknown as NodeJS.WritableStream);
+    const { lines, log } = errorLog();
     const engine = new SyncEngine(cfg(), log);
     let started = false;
     const starting = engine.start().then(() => (started = true));
