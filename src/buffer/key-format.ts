@@ -119,22 +119,26 @@ export class KeyFormat {
     return `${this.prefix}${MSG}${parts.topic}:${parts.id}:${originText(parts.origin)}`;
   }
 
-  /** The sync marker of a message key (layout 2): a member of the marker set of its topic, origin and window. */
+  /**
+   * The sync marker of a message key (layout 2): a member of the marker set of its topic, origin
+   * and window. Total over every key under `{prefix}msg:` (SCAN MATCH may bring a foreign key that
+   * is not of the format: it gets the set `{prefix}synced:_`), so recovery and marking never fail
+   * on one; throws only for a key outside `{prefix}msg:`.
+   */
   marker(messageKey: string): MarkerRef {
     const head = this.headOf(messageKey);
     const at = head.length + MSG.length;
     const c1 = messageKey.indexOf(':', at);
     const c2 = c1 < 0 ? -1 : messageKey.indexOf(':', c1 + 1);
-    if (c2 < 0) throw new Error(`"${messageKey}" is not a message key (msg:{topic}:{id}:{origin})`);
+    if (c2 < 0) return { set: `${head}${SYNCED}_`, member: messageKey.slice(at) };
     const id = messageKey.slice(c1 + 1, c2);
     const dash = id.indexOf('-');
     const ms = Number(dash < 0 ? id : id.slice(0, dash));
     const window = Number.isFinite(ms) && ms > 0 ? Math.floor(ms / MARKER_WINDOW_MS) : 0;
     const set = `${head}${SYNCED}${messageKey.slice(at, c1)}:w${window}:`;
-    if (messageKey.charCodeAt(c2 + 1) === S) return { set: set + messageKey.slice(c2 + 1), member: id };
     // A direct message or key change: one set per topic and kind (and DB), the device or key in the member.
-    const c3 = messageKey.indexOf(':', c2 + 1);
-    if (c3 < 0) throw new Error(`"${messageKey}" is not a message key (msg:{topic}:{id}:{origin})`);
+    const c3 = messageKey.charCodeAt(c2 + 1) === S ? -1 : messageKey.indexOf(':', c2 + 1);
+    if (c3 < 0) return { set: set + messageKey.slice(c2 + 1), member: id };
     return { set: set + messageKey.slice(c2 + 1, c3), member: `${id}${messageKey.slice(c3)}` };
   }
 

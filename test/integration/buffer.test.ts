@@ -280,6 +280,20 @@ describe('target buffer', () => {
     await assertStored(buffer, ms);
   });
 
+  it('recovery does not fail on a foreign key under msg: that is not of the key format', async () => {
+    const { buffer, messages } = setup();
+    const [m] = messages(1);
+    await buffer.put([m!], target, { fresh: true });
+    const foreign = `${buffer.keys.prefix}msg:hello`;
+    await target.send(['SET', foreign, 'world']);
+    await target.send(['DEL', buffer.keys.unsyncedSet]);
+    for (let i = 0; i < 20; i += 1) await target.send(['SET', `${buffer.keys.prefix}msg:x${i}`, 'y', 'EX', '60']);
+    assert.equal(await buffer.recover(1000), 2, 'the message and the foreign key without a TTL');
+    assert.deepEqual(await members(buffer), [foreign, m!.key].sort());
+    await buffer.markSynced([foreign], target);
+    assert.ok(Number(await target.send(['TTL', foreign])) > 0);
+  });
+
   it('recovery finds what a crash left half-written and nothing that was synced', async () => {
     const { buffer, messages } = setup();
     const ms = messages(12_000); // several SCAN pages and script calls
