@@ -5,6 +5,7 @@
  * Redis, no service: what XADD -> readable in Kafka could at best be here.
  */
 import Kafka from '@confluentinc/kafka-javascript';
+import type { MessageHeader } from '@confluentinc/kafka-javascript';
 import { producerSettings } from '../src/sink/kafka-config.js';
 import { benchConfig, deleteTopics, payloadPool, sinkMessages, type BenchEnv } from './common.js';
 import { createTopic, measureLatency, type LatencyResult } from './latency.js';
@@ -33,7 +34,7 @@ export async function latencyFloor(
       {
         send: (first, count, now) => {
           for (const r of records.slice(first, first + count))
-            producer.produce(r.topic, null, r.payload, r.kafkaKey, now, undefined, r.headers);
+            producer.produce(r.topic, null, r.payload, r.kafkaKey, now, undefined, r.headers as MessageHeader[]);
         },
       },
       'floor',

@@ -51,7 +51,7 @@ process.stdout.write(
   '| headers | produce loop µs/record | until reported µs/record | records/s |\n|---|---|---|---|\n',
 );
 for (let round = 0; round < 2; round += 1) {
-  await run('5 (stream entry, all)', (i) => [
+  await run('5 (stream entry, all)', (i): MessageHeader[] => [
     { 'rks-id': id(i) },
     { 'rks-buffer-key': `p:${id(i)}` },
     { 'rks-stream': 'stream' },
