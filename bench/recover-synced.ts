@@ -10,11 +10,12 @@ import { procUsage } from './daemon.js';
 import { redisPid } from '../src/stack/redis-server.js';
 import { stackEnv } from '../src/stack/index.js';
 import { connectRedis } from '../src/redis/client.js';
+import type * as StoreModule from '../src/buffer/store.js';
 
 const SYNCED = Number(process.argv[2] ?? 500_000);
 const UNSYNCED = Number(process.argv[3] ?? 100_000);
 const root = process.env['RKS_ROOT'] ?? new URL('..', import.meta.url).pathname;
-const { TargetBuffer } = (await import(`${root}/src/buffer/store.ts`)) as typeof import('../src/buffer/store.js');
+const { TargetBuffer } = (await import(`${root}/src/buffer/store.ts`)) as typeof StoreModule;
 
 const cfg = benchConfig({ stack: stackEnv('plaintext'), runId: 'recsync' });
 const conn = await connectRedis(cfg.target, { role: 'target', db: 0 });
