@@ -253,7 +253,7 @@ export class TargetBuffer implements BufferStore {
    * Of `messageKeys`, those without a marker in their marker set (layout 2): one SMISMEMBER per
    * marker set, sent together on `conn`. A prefilter for recovery (which then reads the TTLs) and
    * the claim check (which also reads layout-1 markers): a key it keeps may still be synced.
-   * With more than `maxSets` marker sets (keys of many streams and minutes: a command per few keys
+   * With more than `maxSets` marker sets (keys of many streams and windows: a command per few keys
    * would cost more than it saves), nothing is read and every key is kept.
    */
   protected async withoutMarker(
