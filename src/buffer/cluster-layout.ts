@@ -10,9 +10,8 @@
  *   last sync:    {prefix}rks:last_sync_ms                      (as standalone)
  *
  *  - a message, its marker set (per shard for devices and keys) and its shard's unsynced set share
- *    one slot: a script call over
- *    messages of one shard is legal in a cluster (no CROSSSLOT), so a batch is one call per
- *    shard it touches (sent together, pipelined by the client);
+ *    one slot: a script call over messages of one shard is legal in a cluster (no CROSSSLOT), so a
+ *    batch is one call per shard it touches (sent together, pipelined by the client);
  *  - n is a hash of the message's origin (`s{db}:{stream}`, `d:{device}`, `k{db}:{key}`): the same
  *    stream entry read again gets the same key (idempotent buffering, the same `rks-id` in
  *    Kafka), a device's messages stay in one shard (in order in one set), and SHARDS (64) tags

@@ -14,16 +14,8 @@ import { asArray, asBuffer, type RedisConnection } from '../redis/client.js';
 import { isCluster, type ClusterConnection } from '../redis/cluster.js';
 import { ClusterKeyFormat, SHARDS } from './cluster-layout.js';
 import { KeyFormat } from './key-format.js';
-import { runScript } from './scripts.js';
-import {
-  markCall,
-  putBatchCall,
-  RECOVER_KEYS_PER_SET,
-  TargetBuffer,
-  type OutgoingMessage,
-  type PutStatus,
-  type StoredMessage,
-} from './store.js';
+import { markCall, putBatchCall, runScript } from './scripts.js';
+import { TargetBuffer, type OutgoingMessage, type PutStatus, type StoredMessage } from './store.js';
 
 const CHUNK_MESSAGES = 1000;
 const RECOVER_PAGE = 5000;
@@ -132,7 +124,7 @@ export class ClusterTargetBuffer extends TargetBuffer {
           [...groups.values()].map(async (group) => {
             // The marker sets of one shard share its slot: their SMISMEMBERs, then the script for the rest.
             const candidates = group.map((g) => g.item);
-            const unmarked = await this.withoutMarker(conn, candidates, candidates.length / RECOVER_KEYS_PER_SET);
+            const unmarked = await this.unmarkedCandidates(conn, candidates);
             const keys: string[] = [this.keys.unsyncedSetOf(candidates[0] as string), ...unmarked];
             return keys.length === 1 ? 0 : runScript(conn, 'recover', keys, []).then(Number);
           }),

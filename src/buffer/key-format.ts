@@ -35,9 +35,9 @@
  * marker lives at least that long after it was written. Against one String with a TTL per message
  * (layout 1): 83-106 instead of 181 bytes per marker in Redis 7.0 for a stream with a message per
  * second or per minute (338 for one every 10 minutes; devices: 99 instead of 161), and about half
- * the marking's server CPU (docs/performance.md). Freeing an
- * expired set of 1,000,000 members stalls Redis ~190 ms (a stream of 1,700 msg/s fills one;
- * `lazyfree-lazy-expire yes` frees it in the background). Layout-1 markers, written by earlier
+ * the marking's server CPU (docs/performance.md). Freeing an expired set of 1,000,000 members
+ * stalls Redis ~190 ms (a stream of 1,700 msg/s fills one; `lazyfree-lazy-expire yes` frees it in
+ * the background). Layout-1 markers, written by earlier
  * releases, are still honoured where markers are read (put_batch.lua, `synced`); they expire by
  * themselves.
  */
@@ -140,6 +140,20 @@ export class KeyFormat {
     const c3 = messageKey.charCodeAt(c2 + 1) === S ? -1 : messageKey.indexOf(':', c2 + 1);
     if (c3 < 0) return { set: set + messageKey.slice(c2 + 1), member: id };
     return { set: set + messageKey.slice(c2 + 1, c3), member: `${id}${messageKey.slice(c3)}` };
+  }
+
+  /** Message keys grouped by marker set (`marker`), with their members, in first-seen order. */
+  markerSets(messageKeys: readonly string[]): Map<string, { readonly keys: string[]; readonly members: string[] }> {
+    const out = new Map<string, { keys: string[]; members: string[] }>();
+    for (const k of messageKeys) {
+      const { set, member } = this.marker(k);
+      const g = out.get(set);
+      if (g) {
+        g.keys.push(k);
+        g.members.push(member);
+      } else out.set(set, { keys: [k], members: [member] });
+    }
+    return out;
   }
 
   /** The layout-1 sync marker of a message key (a String per message): read, never written. */

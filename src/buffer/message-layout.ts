@@ -76,6 +76,17 @@ export function stampCreated(value: Buffer, createdMs: number): Buffer {
 }
 
 /**
+ * The version-2 value to write for a message, created at `now`: the value it was built with
+ * (stamped, no copy: Message.value), else encoded from its fields.
+ */
+export function valueOf(
+  m: { readonly topic: string; readonly kafkaKey: Buffer; readonly payload: Buffer; readonly value?: Buffer },
+  now: number,
+): Buffer {
+  return m.value ? stampCreated(m.value, now) : encodeMessage(m.topic, m.kafkaKey, m.payload, now);
+}
+
+/**
  * A stored value as `fetch.lua` returns it: a String (version 2), the HMGET array of a Hash
  * (version 1: topic, key, payload, created), or nil. undefined: the key holds no message (gone,
  * or a hash without topic/payload). A String of another version throws: it was written by a

@@ -29,9 +29,10 @@ import { asArray, asBuffer, asText, type RedisConnection, type Reply } from '../
 import { isRetryableRedisError, redisErrorKind } from '../redis/errors.js';
 import type { BufferStore, BufferWriter } from './buffer.js';
 import { DeadLetters } from './dead-letters.js';
+import { EvictionGuard } from './eviction.js';
 import { KeyFormat, type MessageKeyParts } from './key-format.js';
-import { decodeMessage, encodeMessage, stampCreated } from './message-layout.js';
-import { runScript, type ScriptName } from './scripts.js';
+import { decodeMessage, valueOf } from './message-layout.js';
+import { markCall, putBatchCall, runScript, type ScriptName } from './scripts.js';
 
 export interface OutgoingMessage {
   /** Message key in the target (KeyFormat.messageKey). */
@@ -41,11 +42,6 @@ export interface OutgoingMessage {
   readonly payload: Buffer;
   /** Its buffer value, built with it (Message.value): written as is, with its created time set. */
   readonly value?: Buffer;
-}
-
-/** The version-2 value to write for `m`, created at `now`: its own (no copy) or encoded. */
-export function valueOf(m: OutgoingMessage, now: number): Buffer {
-  return m.value ? stampCreated(m.value, now) : encodeMessage(m.topic, m.kafkaKey, m.payload, now);
 }
 
 export interface StoredMessage extends OutgoingMessage {
@@ -73,14 +69,12 @@ const RECOVER_PAGE = 5000;
 const RECOVER_IN_FLIGHT = 2;
 const CHUNK_BYTES = 8 * 1024 * 1024;
 /** Recovery reads a page's markers only when its keys share sets, at least this many per set on average. */
-export const RECOVER_KEYS_PER_SET = 8;
+const RECOVER_KEYS_PER_SET = 8;
 
 export class TargetBuffer implements BufferStore {
   readonly keys: KeyFormat;
   private next = 0;
-  /** When the eviction policy was last checked (`guardEviction`; the engine's start counts). */
-  private evictionCheckedAt = Date.now();
-  private evictionRefusal: TargetRefusedError | undefined;
+  private readonly eviction: EvictionGuard;
 
   constructor(
     private readonly pool: readonly RedisConnection[],
@@ -90,6 +84,7 @@ export class TargetBuffer implements BufferStore {
   ) {
     if (pool.length === 0) throw new Error('TargetBuffer needs at least one connection');
     this.keys = keys;
+    this.eviction = new EvictionGuard(this.primary, cfg.evictionCheckIntervalMs);
   }
 
   /** A connection for one writer; a writer keeps using the same one so its writes stay ordered. */
@@ -117,54 +112,14 @@ export class TargetBuffer implements BufferStore {
     return runIdOf(this.primary);
   }
 
-  /**
-   * Refuses a target that may evict unsynced messages: one with maxmemory set and an `allkeys-*`
-   * maxmemory-policy, which evicts any key, including messages not in Kafka yet (they have no
-   * TTL). Safe: `noeviction` (a full buffer refuses writes, the readers pause) and `volatile-*`
-   * (only keys with a TTL go: synced messages and markers, at worst a duplicate later), or no
-   * maxmemory. Throws TargetRefusedError (not retryable: the pipeline says it at every attempt
-   * and goes on once an operator changed the policy); 'unknown' when INFO is refused (ACL,
-   * managed Redis). Cluster: the node the INFO reaches.
-   */
-  async checkEviction(): Promise<'safe' | 'unknown'> {
-    const conn = this.primary;
-    let info: string;
-    try {
-      info = asText(await conn.send(['INFO', 'memory']));
-    } catch (err) {
-      if (isRetryableRedisError(err)) throw err;
-      return 'unknown';
-    }
-    const policy = /^maxmemory_policy:(\S+)/m.exec(info)?.[1];
-    const maxmemory = Number(/^maxmemory:(\d+)/m.exec(info)?.[1] ?? 0);
-    if (policy === undefined) return 'unknown';
-    if (maxmemory > 0 && policy.startsWith('allkeys-'))
-      throw new TargetRefusedError(
-        `${conn.endpoint}: maxmemory-policy is ${policy} with maxmemory ${maxmemory} bytes, so Redis may evict messages that are not in Kafka yet (they have no TTL). Set maxmemory-policy to noeviction (reading pauses while the buffer is full) or a volatile-* policy (only synced messages and markers are evicted): CONFIG SET maxmemory-policy noeviction, and the same in redis.conf. Nothing new is buffered until then (reading pauses); the check is repeated every SYNC_RETRY_MAX_MS.`,
-      );
-    return 'safe';
+  /** The eviction-policy check of the target (eviction.ts): at start (the engine) and before writes. */
+  checkEviction(): Promise<'safe' | 'unknown'> {
+    return this.eviction.check();
   }
 
-  /**
-   * Before a buffer write: `checkEviction` again when TARGET_REDIS_EVICTION_CHECK_INTERVAL_MS
-   * passed since the last check, and at every write while the last check refused (so writes go on
-   * by themselves once the policy is fixed). A refusal fails the write with TargetRefusedError:
-   * the pipeline retries it slowly and says why, the batch keeps its budget, so reading pauses
-   * (backpressure) and nothing new is buffered on a target that may evict it. Marking is not
-   * guarded: it only gives synced messages their TTL. The engine's start did the first check.
-   */
-  protected async guardEviction(): Promise<void> {
-    const interval = this.cfg.evictionCheckIntervalMs;
-    if (this.evictionRefusal === undefined && (interval === 0 || Date.now() - this.evictionCheckedAt < interval))
-      return;
-    this.evictionCheckedAt = Date.now();
-    try {
-      await this.checkEviction();
-      this.evictionRefusal = undefined;
-    } catch (err) {
-      if (err instanceof TargetRefusedError) this.evictionRefusal = err;
-      throw err;
-    }
+  /** Before a buffer write: the eviction policy again when it is due (eviction.ts). */
+  protected guardEviction(): Promise<void> {
+    return this.eviction.beforeWrite();
   }
 
   async noteLastSync(ms: number): Promise<void> {
@@ -261,30 +216,22 @@ export class TargetBuffer implements BufferStore {
     messageKeys: readonly string[],
     maxSets = Infinity,
   ): Promise<string[]> {
-    const groups = new Map<string, string[]>();
-    const members = new Map<string, string[]>();
-    for (const k of messageKeys) {
-      const { set, member } = this.keys.marker(k);
-      let g = groups.get(set);
-      if (!g) {
-        groups.set(set, (g = []));
-        members.set(set, []);
-      }
-      g.push(k);
-      (members.get(set) as string[]).push(member);
-    }
+    const groups = this.keys.markerSets(messageKeys);
     if (groups.size > maxSets) return [...messageKeys];
-    const replies = await Promise.all(
-      [...groups.keys()].map((set) => conn.send(['SMISMEMBER', set, ...(members.get(set) as string[])])),
-    );
+    const replies = await Promise.all([...groups].map(([set, g]) => conn.send(['SMISMEMBER', set, ...g.members])));
     const out: string[] = [];
     [...groups.values()].forEach((g, n) => {
       const flags = asArray(replies[n] as Reply);
-      g.forEach((k, i) => {
+      g.keys.forEach((k, i) => {
         if (Number(flags[i]) !== 1) out.push(k);
       });
     });
     return out;
+  }
+
+  /** Recovery's prefilter of a SCAN page: `withoutMarker`, read only when the page's keys share sets. */
+  protected unmarkedCandidates(conn: RedisConnection, candidates: readonly string[]): Promise<string[]> {
+    return this.withoutMarker(conn, candidates, candidates.length / RECOVER_KEYS_PER_SET);
   }
 
   /**
@@ -314,7 +261,7 @@ export class TargetBuffer implements BufferStore {
       if (page.length === 0) continue;
       const candidates = page.map((k) => asBuffer(k).toString('utf8'));
       // Sent now, pipelined behind the next SCAN: the page's markers, in plain commands.
-      const call = this.withoutMarker(conn, candidates, candidates.length / RECOVER_KEYS_PER_SET).then((unmarked) => {
+      const call = this.unmarkedCandidates(conn, candidates).then((unmarked) => {
         const keys: string[] = [this.keys.unsyncedSet, ...unmarked];
         return keys.length === 1
           ? 0
@@ -436,46 +383,6 @@ export class TargetBuffer implements BufferStore {
     }
     return undefined;
   }
-}
-
-/** KEYS and ARGV of put_batch.lua (its contract) for a chunk of messages of one unsynced set. */
-export function putBatchCall(
-  keys: KeyFormat,
-  unsyncedSet: string,
-  chunk: readonly OutgoingMessage[],
-  now: number,
-): { keys: string[]; args: (string | Buffer)[] } {
-  const k: string[] = [unsyncedSet];
-  const args: (string | Buffer)[] = [];
-  for (const m of chunk) {
-    const { set, member } = keys.marker(m.key);
-    k.push(m.key, set, keys.legacyMarkerKey(m.key));
-    args.push(valueOf(m, now), member);
-  }
-  return { keys: k, args };
-}
-
-/**
- * KEYS and ARGV of mark_synced.lua (its contract) for at most CHUNK_MESSAGES message keys of one
- * unsynced set: the keys' marker sets, each set's count, the members grouped by set.
- */
-export function markCall(
-  keys: KeyFormat,
-  unsyncedSet: string,
-  messageKeys: readonly string[],
-  cfg: Pick<Config['target'], 'timeToLiveSeconds' | 'syncTtlSeconds'>,
-): { keys: string[]; args: string[] } {
-  const bySet = new Map<string, string[]>();
-  for (const k of messageKeys) {
-    const { set, member } = keys.marker(k);
-    const list = bySet.get(set);
-    if (list) list.push(member);
-    else bySet.set(set, [member]);
-  }
-  const args = [String(cfg.timeToLiveSeconds), String(cfg.syncTtlSeconds), String(bySet.size)];
-  for (const list of bySet.values()) args.push(String(list.length));
-  for (const list of bySet.values()) for (const member of list) args.push(member);
-  return { keys: [unsyncedSet, ...bySet.keys(), ...messageKeys], args };
 }
 
 function* chunks(messages: readonly OutgoingMessage[]): Generator<OutgoingMessage[]> {

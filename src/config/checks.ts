@@ -6,7 +6,8 @@
 import { existsSync } from 'node:fs';
 import { checkTopicName } from '../sink/topic.js';
 import type { HostPort } from './config.js';
-import { FIELDS, zodFor } from './schema.js';
+import { zodFor } from './field-values.js';
+import { FIELDS } from './schema.js';
 
 /** Checks between variables; each runs only when the variables it reads are valid. */
 export function crossChecks(valid: Map<string, unknown>): string[] {

@@ -9,7 +9,8 @@ import { hostname } from 'node:os';
 import { parse as parseDotenv } from 'dotenv';
 import { ConfigError } from '../errors.js';
 import { crossChecks, parseHostPort, parseHttpAddress, topologyChecks } from './checks.js';
-import { FIELDS, FIELD_BY_ENV, zodFor } from './schema.js';
+import { zodFor } from './field-values.js';
+import { FIELDS, FIELD_BY_ENV } from './schema.js';
 export { parseHostPort, parseHttpAddress } from './checks.js';
 import { KNOWN_VARIABLES, looksLikeOurs, suggestion, unknownVariableMessage } from './variables.js';
 

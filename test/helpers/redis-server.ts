@@ -6,6 +6,18 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isPortFree } from '../../src/stack/process.js';
+
+const firstPort = 16390 + Number(process.env['RKS_STACK_PORT_OFFSET'] ?? 0);
+let nextPort = firstPort;
+
+/** A free port for a test's own server, from 16390 + RKS_STACK_PORT_OFFSET on (80 ports). */
+export async function freePort(): Promise<number> {
+  for (; nextPort < firstPort + 80; nextPort += 1) {
+    if (await isPortFree(nextPort, '127.0.0.1')) return nextPort++;
+  }
+  throw new Error(`no free port in ${firstPort}-${firstPort + 79} for the test redis-servers`);
+}
 
 export interface TestServer {
   readonly child: ChildProcess;

@@ -8,7 +8,6 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -19,15 +18,7 @@ import { createLogger, silentLogger, type Logger } from '../../src/observability
 import { connectRedis, type RedisConnection } from '../../src/redis/client.js';
 import { sleep } from '../../src/stack/process.js';
 import { consume, ensureStack, stackConfig } from '../helpers/real-stack.js';
-import { startServer, stopServer, type TestServer } from '../helpers/redis-server.js';
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+import { freePort, startServer, stopServer, type TestServer } from '../helpers/redis-server.js';
 
 /** A logger at level error whose lines are kept. */
 function errorLog(): { lines: string[]; log: Logger } {

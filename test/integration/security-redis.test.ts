@@ -19,10 +19,9 @@ import { loadConfig, type Config } from '../../src/config/config.js';
 import { ConnectionError } from '../../src/errors.js';
 import { asText, connectRedis, type RedisConnection } from '../../src/redis/client.js';
 import { tlsPaths } from '../../src/stack/index.js';
-import { isPortFree } from '../../src/stack/process.js';
 import { ensureTls } from '../../src/stack/tls.js';
 import { uid } from '../helpers/real-stack.js';
-import { startServer, stopServer, type TestServer } from '../helpers/redis-server.js';
+import { freePort, startServer, stopServer, type TestServer } from '../helpers/redis-server.js';
 
 const HOST = 'localhost';
 const ALICE = { username: 'alice', password: 'alice-secret' };
@@ -78,15 +77,6 @@ function makeServerCert(dir: string): { cert: string; key: string } {
     dir,
   );
   return { cert: join(dir, 'server.pem'), key: join(dir, 'server.key') };
-}
-
-const firstPort = 16390 + Number(process.env['RKS_STACK_PORT_OFFSET'] ?? 0);
-let nextPort = firstPort;
-async function freePort(): Promise<number> {
-  for (; nextPort < firstPort + 80; nextPort += 1) {
-    if (await isPortFree(nextPort, '127.0.0.1')) return nextPort++;
-  }
-  throw new Error(`no free port in ${firstPort}-${firstPort + 79} for the test redis-servers`);
 }
 
 type Role = 'source' | 'target';

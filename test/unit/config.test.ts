@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { describeConfig, loadConfig, streamsByDb } from '../../src/config/config.js';
 import { ConfigError } from '../../src/errors.js';
-import { FIELDS, parseDbRange } from '../../src/config/schema.js';
+import { parseDbRange } from '../../src/config/field-values.js';
+import { FIELDS } from '../../src/config/schema.js';
 
 describe('configuration', () => {
   it('uses the spec defaults when nothing is set', () => {
