@@ -3,6 +3,8 @@
  * yet (unsynced messages have no TTL).
  *
  * Invariants
+ *  - Every node that holds messages is asked: the target, or in a Redis Cluster every master (each
+ *    holds its shards' messages; one evicting master is enough to lose some). Any refusal refuses.
  *  - Refused: maxmemory set with an `allkeys-*` maxmemory-policy, which evicts any key. Safe:
  *    `noeviction` (a full buffer refuses writes, the readers pause), `volatile-*` (only keys with
  *    a TTL go: synced messages and markers, at worst a duplicate later), or no maxmemory.
@@ -17,6 +19,7 @@
  */
 import { TargetRefusedError } from '../errors.js';
 import { asText, type RedisConnection } from '../redis/client.js';
+import { isCluster } from '../redis/cluster.js';
 import { isRetryableRedisError } from '../redis/errors.js';
 
 export class EvictionGuard {
@@ -24,29 +27,20 @@ export class EvictionGuard {
   private refused = false;
 
   constructor(
-    /** The connection the INFO goes to (a cluster: the node it reaches). */
+    /** The target's connection (a cluster connection: every master is asked). */
     private readonly conn: RedisConnection,
     private readonly intervalMs: number,
   ) {}
 
-  /** The policy now: 'safe', 'unknown' (INFO refused), or a TargetRefusedError naming the fix. */
+  /**
+   * The policy now, of every node asked (see the invariants): 'safe', 'unknown' (INFO refused by
+   * some node, none unsafe), or a TargetRefusedError naming the node and the fix.
+   */
   async check(): Promise<'safe' | 'unknown'> {
-    const conn = this.conn;
-    let info: string;
-    try {
-      info = asText(await conn.send(['INFO', 'memory']));
-    } catch (err) {
-      if (isRetryableRedisError(err)) throw err;
-      return 'unknown';
-    }
-    const policy = /^maxmemory_policy:(\S+)/m.exec(info)?.[1];
-    const maxmemory = Number(/^maxmemory:(\d+)/m.exec(info)?.[1] ?? 0);
-    if (policy === undefined) return 'unknown';
-    if (maxmemory > 0 && policy.startsWith('allkeys-'))
-      throw new TargetRefusedError(
-        `${conn.endpoint}: maxmemory-policy is ${policy} with maxmemory ${maxmemory} bytes, so Redis may evict messages that are not in Kafka yet (they have no TTL). Set maxmemory-policy to noeviction (reading pauses while the buffer is full) or a volatile-* policy (only synced messages and markers are evicted): CONFIG SET maxmemory-policy noeviction, and the same in redis.conf. Nothing new is buffered until then (reading pauses); the check is repeated every SYNC_RETRY_MAX_MS.`,
-      );
-    return 'safe';
+    const nodes = isCluster(this.conn) ? await this.conn.masters() : [this.conn];
+    let verdict: 'safe' | 'unknown' = 'safe';
+    for (const node of nodes) if ((await policyOf(node)) === 'unknown') verdict = 'unknown';
+    return verdict;
   }
 
   /** Before a buffer write: `check` when due (see the invariants); throws its refusal. */
@@ -61,4 +55,23 @@ export class EvictionGuard {
       throw err;
     }
   }
+}
+
+/** One node's policy: 'safe', 'unknown' (INFO refused), or a TargetRefusedError (see the invariants). */
+async function policyOf(conn: RedisConnection): Promise<'safe' | 'unknown'> {
+  let info: string;
+  try {
+    info = asText(await conn.send(['INFO', 'memory']));
+  } catch (err) {
+    if (isRetryableRedisError(err)) throw err;
+    return 'unknown';
+  }
+  const policy = /^maxmemory_policy:(\S+)/m.exec(info)?.[1];
+  const maxmemory = Number(/^maxmemory:(\d+)/m.exec(info)?.[1] ?? 0);
+  if (policy === undefined) return 'unknown';
+  if (maxmemory > 0 && policy.startsWith('allkeys-'))
+    throw new TargetRefusedError(
+      `${conn.endpoint}: maxmemory-policy is ${policy} with maxmemory ${maxmemory} bytes, so Redis may evict messages that are not in Kafka yet (they have no TTL). Set maxmemory-policy to noeviction (reading pauses while the buffer is full) or a volatile-* policy (only synced messages and markers are evicted): CONFIG SET maxmemory-policy noeviction, and the same in redis.conf. Nothing new is buffered until then (reading pauses); the check is repeated every SYNC_RETRY_MAX_MS.`,
+    );
+  return 'safe';
 }

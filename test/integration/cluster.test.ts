@@ -13,6 +13,7 @@ import { DeadLetters } from '../../src/buffer/dead-letters.js';
 import { ClusterTargetBuffer, createTargetBuffer } from '../../src/buffer/cluster-store.js';
 import { SHARDS } from '../../src/buffer/cluster-layout.js';
 import { readStatus } from '../../src/cli/status.js';
+import { TargetRefusedError } from '../../src/errors.js';
 import { loadConfig } from '../../src/config/config.js';
 import { asArray, connectRedis } from '../../src/redis/client.js';
 import { stackEnv } from '../../src/stack/index.js';
@@ -99,6 +100,37 @@ describe('Redis Cluster as the target', () => {
         msgs.slice(200, 260).map((m) => m.payload.toString()),
       );
     } finally {
+      await conn.close();
+    }
+  });
+
+  it('checks the eviction policy of every master, not only the node a keyless INFO reaches', async () => {
+    const cfg = clusterConfig(`ev${uid()}:`);
+    const conn = await connectRedis(cfg.target, { role: 'target', db: 0, connectTimeoutMs: 10_000 });
+    const masters = (await clusterNodes()).filter((n) => n.master && n.slots > 0);
+    const evicting = masters[masters.length - 1];
+    assert.ok(evicting && masters.length >= 3, 'a cluster of three masters');
+    try {
+      const buf = createTargetBuffer([conn], cfg.target);
+      assert.equal(await buf.checkEviction(), 'safe');
+      await admin(evicting.port, SET_PASSWORD, [
+        'CONFIG',
+        'SET',
+        'maxmemory',
+        '1gb',
+        'maxmemory-policy',
+        'allkeys-lru',
+      ]);
+      // A keyless command goes to the next node in turn (masters and replicas): six checks in a
+      // row would meet the evicting master once if only that node were asked.
+      for (let i = 0; i < 6; i += 1)
+        await assert.rejects(buf.checkEviction(), (err: unknown) => {
+          assert.ok(err instanceof TargetRefusedError);
+          assert.match(err.message, new RegExp(`master [^ ]+:${evicting.port}: maxmemory-policy is allkeys-lru`));
+          return true;
+        });
+    } finally {
+      await admin(evicting.port, SET_PASSWORD, ['CONFIG', 'SET', 'maxmemory', '0', 'maxmemory-policy', 'noeviction']);
       await conn.close();
     }
   });
