@@ -27,6 +27,8 @@ export interface RedisEndpointConfig {
   readonly sentinel?: SentinelConfig | undefined;
   /** Target only: seed nodes of a Redis Cluster (host/port are then unused). */
   readonly cluster?: { readonly nodes: readonly HostPort[] } | undefined;
+  /** `<ROLE>_REDIS_REPLY_TIMEOUT_MS`: a connection whose peer stays silent this long while commands wait is replaced (redis/reply-watch.ts); 0 or absent: never. */
+  readonly replyTimeoutMs?: number;
 }
 
 export interface HostPort {
@@ -290,6 +292,7 @@ function endpoint(v: Map<string, unknown>, prefix: 'SOURCE' | 'TARGET'): RedisEn
     tlsCaLocation: v.get(`${prefix}_REDIS_TLS_CA_LOCATION`) as string,
     tlsCertificateLocation: v.get(`${prefix}_REDIS_TLS_CERTIFICATE_LOCATION`) as string,
     tlsKeyLocation: v.get(`${prefix}_REDIS_TLS_KEY_LOCATION`) as string,
+    replyTimeoutMs: v.get(`${prefix}_REDIS_REPLY_TIMEOUT_MS`) as number,
   };
 }
 

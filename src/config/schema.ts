@@ -87,6 +87,17 @@ export const FIELDS: readonly FieldSpec[] = [
     description: 'PEM client key for the source Redis (mutual TLS).',
   }),
   f({
+    env: 'SOURCE_REDIS_REPLY_TIMEOUT_MS',
+    kind: 'int',
+    default: '30000',
+    min: 0,
+    max: 3_600_000,
+    unit: 'ms',
+    group: 'source',
+    description:
+      'A connection to the source Redis that gets no reply at all for this long while commands wait (a link dropped without a reset, a hung server) is replaced and the commands retried; without it TCP gives up after ~15 min. Blocking reads and WAIT get their own time on top. 0 = never.',
+  }),
+  f({
     env: 'SOURCE_REDIS_SENTINELS',
     kind: 'list',
     default: '',
@@ -281,6 +292,17 @@ export const FIELDS: readonly FieldSpec[] = [
     default: '',
     group: 'target',
     description: 'PEM client key for the target Redis (mutual TLS).',
+  }),
+  f({
+    env: 'TARGET_REDIS_REPLY_TIMEOUT_MS',
+    kind: 'int',
+    default: '30000',
+    min: 0,
+    max: 3_600_000,
+    unit: 'ms',
+    group: 'target',
+    description:
+      'A connection to the target Redis that gets no reply at all for this long while commands wait (a link dropped without a reset, a hung server) is replaced and the commands retried; without it TCP gives up after ~15 min. Blocking reads and WAIT get their own time on top. 0 = never.',
   }),
   f({
     env: 'TARGET_REDIS_SENTINELS',

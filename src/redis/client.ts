@@ -11,6 +11,7 @@ import type { RedisEndpointConfig } from '../config/config.js';
 import { ConnectionError, errorMessage } from '../errors.js';
 import { backoffMs } from '../util/retry.js';
 import { clusterEndpoint, connectCluster, type NodeCluster } from './cluster.js';
+import { ReplyWatch } from './reply-watch.js';
 import { connectSentinel, type ClientFactory, type NodeClient } from './sentinel.js';
 
 export type Reply = Buffer | number | null | string | Reply[];
@@ -95,17 +96,21 @@ export async function connectRedis(cfg: RedisEndpointConfig, opts: ConnectOption
   if (cfg.sentinel) return connectSentinel(cfg, opts, nodeClientFactory(cfg, opts));
   if (cfg.cluster) return connectCluster(cfg, opts, () => newCluster(cfg, opts));
   const endpoint = endpointName(cfg, opts.role);
-  const client = newRedisClient(redisClientOptions(cfg, opts));
+  const options = redisClientOptions(cfg, opts);
+  let client = newRedisClient(options);
   const listeners: ((err: Error) => void)[] = [];
+  const emit = (err: Error): void => {
+    for (const l of listeners) l(err);
+  };
   let lastError: unknown;
-  client.on('error', (err: unknown) => {
-    lastError = err;
-    const wrapped = new ConnectionError(`${endpoint} (db ${opts.db}): ${errorMessage(err)}`, {
-      retryable: true,
-      cause: err,
+  const attach = (c: typeof client): void => {
+    c.on('error', (err: unknown) => {
+      if (c !== client) return; // a replaced client's last words
+      lastError = err;
+      emit(new ConnectionError(`${endpoint} (db ${opts.db}): ${errorMessage(err)}`, { retryable: true, cause: err }));
     });
-    for (const l of listeners) l(wrapped);
-  });
+  };
+  attach(client);
   const connecting = client.connect();
   if (opts.connectTimeoutMs !== undefined) {
     let timer: NodeJS.Timeout | undefined;
@@ -134,12 +139,33 @@ export async function connectRedis(cfg: RedisEndpointConfig, opts: ConnectOption
   } else {
     await connecting;
   }
+  // A peer that went silent (reply-watch.ts): a new client, and the old one destroyed, which fails
+  // what waited on it (retryable); node-redis's connect retries by itself until the peer answers.
+  const watch = new ReplyWatch(
+    cfg.replyTimeoutMs ?? 0,
+    (silentMs) => {
+      const old = client;
+      client = newRedisClient(options);
+      attach(client);
+      client.connect().catch(() => undefined); // its failures reach the 'error' listener
+      watch.restart();
+      emit(
+        new ConnectionError(
+          `${endpoint} (db ${opts.db}): no reply for ${silentMs} ms while commands waited (a dead link or a hung server?); reconnecting (${opts.role.toUpperCase()}_REDIS_REPLY_TIMEOUT_MS)`,
+          { retryable: true },
+        ),
+      );
+      old.destroy();
+    },
+    endpoint,
+  );
   return {
     endpoint,
     db: opts.db,
-    send: (args) => client.sendCommand(args as (string | Buffer)[]) as Promise<Reply>,
+    send: (args) => watch.track(args, client.sendCommand(args as (string | Buffer)[]) as Promise<Reply>),
     isReady: () => client.isReady,
     close: async () => {
+      watch.close();
       if (client.isOpen) {
         try {
           await client.close();

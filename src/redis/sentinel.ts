@@ -28,6 +28,7 @@ import { ConnectionError, errorMessage } from '../errors.js';
 import { backoffMs, sleep } from '../util/retry.js';
 import type { ConnectOptions, RedisConnection, Reply } from './client.js';
 import { describeRedisError, needsRediscovery } from './errors.js';
+import { ReplyWatch } from './reply-watch.js';
 import { topologyEvents } from './topology.js';
 
 /** The node-redis client surface used here (a RedisClient built by client.ts). */
@@ -248,14 +249,33 @@ export class SentinelConnection implements RedisConnection {
   private at: string | undefined;
   private switching: Promise<void> | undefined;
   private closed = false;
+  /** The next switch connects anew even to the same master (its client went silent). */
+  private replaceClient = false;
   private readonly listeners: ((err: Error) => void)[] = [];
+  private readonly watch: ReplyWatch;
 
   constructor(
     private readonly deployment: Deployment,
     private readonly factory: ClientFactory,
     opts: ConnectOptions,
+    replyTimeoutMs = 0,
   ) {
     this.db = opts.db;
+    this.watch = new ReplyWatch(
+      replyTimeoutMs,
+      (silentMs) => {
+        this.emitError(
+          new ConnectionError(
+            `${this.endpoint}: no reply for ${silentMs} ms while commands waited (a dead link or a hung server?); connecting again (${opts.role.toUpperCase()}_REDIS_REPLY_TIMEOUT_MS)`,
+            { retryable: true },
+          ),
+        );
+        this.replaceClient = true;
+        this.rediscover(`no reply for ${silentMs} ms`, false); // this link, not (yet) a failover
+        this.watch.restart();
+      },
+      deployment.key,
+    );
   }
 
   get endpoint(): string {
@@ -276,7 +296,7 @@ export class SentinelConnection implements RedisConnection {
     const client = this.client;
     if (this.closed || !client) throw new ConnectionError(`${this.endpoint}: connection closed`, { retryable: true });
     try {
-      return (await client.sendCommand(args as (string | Buffer)[])) as Reply;
+      return (await this.watch.track(args, client.sendCommand(args as (string | Buffer)[]))) as Reply;
     } catch (err) {
       // Only for the node still in use: commands failed by the switch itself need no other one.
       if (!this.closed && client === this.client && needsRediscovery(err)) this.rediscover(describeRedisError(err));
@@ -290,6 +310,7 @@ export class SentinelConnection implements RedisConnection {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.watch.close();
     this.deployment.remove(this);
     const c = this.client;
     this.client = undefined;
@@ -310,9 +331,9 @@ export class SentinelConnection implements RedisConnection {
   }
 
   /** Finds and connects the master again (one run at a time); new commands wait meanwhile. */
-  rediscover(reason: string): void {
+  rediscover(reason: string, failover = true): void {
     if (this.closed || this.switching) return;
-    this.deployment.suspect(reason);
+    if (failover) this.deployment.suspect(reason);
     this.switching = this.switchOver().finally(() => (this.switching = undefined));
   }
 
@@ -322,7 +343,13 @@ export class SentinelConnection implements RedisConnection {
         const { node, epoch } = await this.deployment.resolve();
         const where = address(node);
         const old = this.client;
-        if (where === this.at && old?.isReady && isMasterRole(await old.sendCommand(['ROLE']))) {
+        // The same master, still answering (at most 5 s: a silent client is replaced instead).
+        const reuse =
+          !this.replaceClient &&
+          where === this.at &&
+          old?.isReady === true &&
+          isMasterRole(await withTimeout(old.sendCommand(['ROLE']), 5_000).catch(() => undefined));
+        if (reuse) {
           if (this.deployment.confirmed(where, epoch)) return;
           throw new Error('the Sentinels named an outdated master');
         }
@@ -333,6 +360,7 @@ export class SentinelConnection implements RedisConnection {
         }
         this.client = fresh;
         this.at = where;
+        this.replaceClient = false;
         old?.destroy(); // fails what was queued on the old node: its callers retry, here
         if (this.deployment.confirmed(where, epoch)) return;
         throw new Error('the Sentinels named an outdated master');
@@ -397,7 +425,7 @@ export async function connectSentinel(
   opts: ConnectOptions,
   factory: ClientFactory,
 ): Promise<RedisConnection> {
-  const conn = new SentinelConnection(deploymentFor(cfg, opts.role, factory), factory, opts);
+  const conn = new SentinelConnection(deploymentFor(cfg, opts.role, factory), factory, opts, cfg.replyTimeoutMs);
   await conn.open(opts.connectTimeoutMs);
   return conn;
 }

@@ -1,13 +1,16 @@
 /**
  * A real TCP proxy (node:net) the chaos suite puts between the service and a server. `cut()`
  * destroys every open connection and refuses new ones until `restore()`: to the service this is a
- * network failure, not a clean shutdown.
+ * network failure, not a clean shutdown. `freeze()` leaves the open connections open but forwards
+ * nothing more on them, either way (new connections work): a link that died without a reset, as a
+ * dropped route or a lost NAT mapping looks to the service.
  */
 import net from 'node:net';
 
 export class TcpProxy {
   private server: net.Server | undefined;
   private readonly sockets = new Set<net.Socket>();
+  private readonly pairs = new Set<readonly [net.Socket, net.Socket]>();
   private refusing = false;
 
   constructor(
@@ -30,6 +33,9 @@ export class TcpProxy {
       }
       client.pipe(upstream);
       upstream.pipe(client);
+      const pair = [client, upstream] as const;
+      this.pairs.add(pair);
+      client.on('close', () => this.pairs.delete(pair));
       client.on('close', () => upstream.destroy());
       upstream.on('close', () => client.destroy());
     });
@@ -42,6 +48,17 @@ export class TcpProxy {
   cut(): void {
     this.refusing = true;
     for (const s of this.sockets) s.destroy();
+  }
+
+  /** The open connections stay open and go silent: what is sent on them is dropped. */
+  freeze(): void {
+    for (const pair of this.pairs) {
+      const [client, upstream] = pair;
+      client.unpipe(upstream);
+      upstream.unpipe(client);
+      for (const s of pair) s.on('data', () => undefined); // read and drop
+    }
+    this.pairs.clear();
   }
 
   restore(): void {

@@ -195,6 +195,31 @@ export const SCENARIOS: { id: string; title: string; run(ctx: Ctx): Promise<void
     },
   },
   {
+    id: 'j',
+    title: 'the target link dies without a reset (open connections go silent)',
+    async run(ctx) {
+      const targetProxy = new TcpProxy(STACK_PORTS.target + 31, STACK_PORTS.target);
+      await targetProxy.start();
+      try {
+        const svc = await ctx.service('svc', {
+          TARGET_REDIS_PORT: String(STACK_PORTS.target + 31),
+          TARGET_REDIS_REPLY_TIMEOUT_MS: '3000',
+        });
+        const writing = ctx.load();
+        await atFraction(ctx, 0.3);
+        targetProxy.freeze(); // no reset, no reply: only the reply deadline can tell
+        ctx.recoveredAt = Date.now();
+        await writing;
+        if (!(await ctx.checker.waitDelivered(ctx.opts.drainTimeoutMs))) ctx.notes.push('not drained');
+        const said = svc.output.includes('no reply for');
+        ctx.notes.push(said ? 'service replaced the silent connections' : 'no silent connection seen');
+      } finally {
+        await Promise.all(ctx.services.map((s) => s.stop('SIGTERM')));
+        await targetProxy.stop();
+      }
+    },
+  },
+  {
     id: 'i',
     title: 'target Redis reaches maxmemory: backpressure, then resume',
     async run(ctx) {

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import Kafka from '@confluentinc/kafka-javascript';
 import type { Message } from '@confluentinc/kafka-javascript';
 import { loadConfig, type Config } from '../../src/config/config.js';
+import { createLogger, type Logger } from '../../src/observability/logger.js';
 import { connectRedis, type RedisConnection } from '../../src/redis/client.js';
 import { stackEnv, stackUp } from '../../src/stack/index.js';
 
@@ -77,4 +78,13 @@ export function header(m: Message, name: string): string | undefined {
     if (v !== undefined) return Buffer.isBuffer(v) ? v.toString('utf8') : String(v);
   }
   return undefined;
+}
+
+/** A logger at `level` whose lines are kept (to assert what the service says). */
+export function keptLog(level: 'warn' | 'error' = 'warn'): { lines: string[]; log: Logger } {
+  const lines: string[] = [];
+  const log = createLogger(level, {
+    write: (line: string) => (lines.push(line), true),
+  } as unknown as NodeJS.WritableStream);
+  return { lines, log };
 }

@@ -12,14 +12,14 @@ process.env.RKS_STACK_DIR = '.stack-chaos';
 process.env.RKS_STACK_PORT_OFFSET = String(Number(process.env.RKS_STACK_PORT_OFFSET ?? 0) + 100);
 
 describe('chaos (CI load)', () => {
-  it('loses nothing in any fault scenario (Kafka, target, source down; SIGKILL, SIGTERM; cut connections; claims; TTL; maxmemory; buffered backlog)', async () => {
+  it('loses nothing in any fault scenario (Kafka, target, source down; SIGKILL, SIGTERM; cut connections; a link gone silent; claims; TTL; maxmemory; buffered backlog)', async () => {
     const { runChaos, table } = await import('../chaos/run.js');
     const summary = await runChaos({ ci: true });
     const text = table(summary);
     mkdirSync('test-artifacts', { recursive: true });
     writeFileSync('test-artifacts/chaos.md', text);
     process.stdout.write(`# ${text.split('\n').join('\n# ')}\n`);
-    assert.equal(summary.results.length, 10);
+    assert.equal(summary.results.length, 11);
     for (const r of summary.results) {
       assert.equal(r.lost, 0, `scenario ${r.id} (${r.title}) lost ${r.lost}`);
       assert.equal(r.delivered, r.written, `scenario ${r.id} delivered everything`);
@@ -29,6 +29,11 @@ describe('chaos (CI load)', () => {
     // stay pending, and no later batch may overtake them (src/engine/pipeline.ts, `after`).
     const graceful = summary.results.find((r) => r.id === 'h');
     assert.equal(graceful?.orderViolations, 0, 'per-device order kept through a SIGTERM during load');
+    const silent = summary.results.find((r) => r.id === 'j');
+    assert.ok(
+      silent?.notes.includes('service replaced the silent connections'),
+      'the frozen target link was noticed by the reply deadline',
+    );
     const oom = summary.results.find((r) => r.id === 'i');
     assert.ok(
       oom?.notes.includes('service reported the full buffer'),

@@ -14,20 +14,11 @@ import { after, before, describe, it } from 'node:test';
 import { TargetBuffer } from '../../src/buffer/store.js';
 import { SyncEngine } from '../../src/engine/engine.js';
 import { TargetRefusedError } from '../../src/errors.js';
-import { createLogger, silentLogger, type Logger } from '../../src/observability/logger.js';
+import { silentLogger } from '../../src/observability/logger.js';
 import { connectRedis, type RedisConnection } from '../../src/redis/client.js';
 import { sleep } from '../../src/stack/process.js';
-import { consume, ensureStack, stackConfig } from '../helpers/real-stack.js';
+import { consume, ensureStack, keptLog, stackConfig } from '../helpers/real-stack.js';
 import { freePort, startServer, stopServer, type TestServer } from '../helpers/redis-server.js';
-
-/** A logger at level error whose lines are kept. */
-function errorLog(): { lines: string[]; log: Logger } {
-  const lines: string[] = [];
-  const log = createLogger('error', {
-    write: (line: string) => (lines.push(line), true),
-  } as unknown as NodeJS.WritableStream);
-  return { lines, log };
-}
 
 describe('the target maxmemory-policy', () => {
   let server: TestServer | undefined;
@@ -110,7 +101,7 @@ describe('the target maxmemory-policy', () => {
 
   it('a running engine holds new messages back while the policy is unsafe and sends them once fixed', async () => {
     await policy('noeviction');
-    const { lines, log } = errorLog();
+    const { lines, log } = keptLog('error');
     const topic = `ev-${Date.now()}`;
     const engine = new SyncEngine(cfg({ TARGET_REDIS_EVICTION_CHECK_INTERVAL_MS: '100' }), log);
     await engine.start();
@@ -140,7 +131,7 @@ describe('the target maxmemory-policy', () => {
 
   it('keeps the engine from starting until the policy is safe, then starts by itself', async () => {
     await policy('allkeys-lfu');
-    const { lines, log } = errorLog();
+    const { lines, log } = keptLog('error');
     const engine = new SyncEngine(cfg(), log);
     let started = false;
     const starting = engine.start().then(() => (started = true));
