@@ -124,7 +124,8 @@ export class ReplyWatch {
 export function blockingMs(args: readonly (string | Buffer)[]): number {
   const name = String(args[0] ?? '').toUpperCase();
   if (name === 'XREADGROUP' || name === 'XREAD') {
-    for (let i = 1; i + 1 < args.length; i += 1) {
+    // After `GROUP <group> <consumer>` (names that may read BLOCK), up to STREAMS (stream names).
+    for (let i = name === 'XREADGROUP' ? 4 : 1; i + 1 < args.length; i += 1) {
       if (String(args[i]).toUpperCase() === 'BLOCK') {
         const ms = Number(String(args[i + 1]));
         return ms === 0 ? Number.POSITIVE_INFINITY : ms;

@@ -139,6 +139,11 @@ describe('blockingMs', () => {
   it('reads BLOCK of XREAD / XREADGROUP and the timeout of WAIT / WAITAOF', () => {
     assert.equal(blockingMs(['XREADGROUP', 'GROUP', 'g', 'c', 'BLOCK', '2000', 'STREAMS', 's', '>']), 2000);
     assert.equal(blockingMs(['XREAD', 'COUNT', '5', 'STREAMS', 'BLOCK', '0']), 0, 'a stream named BLOCK is a stream');
+    assert.equal(
+      blockingMs(['XREADGROUP', 'GROUP', 'BLOCK', 'c', 'COUNT', '1', 'STREAMS', 's', '>']),
+      0,
+      'so is a group',
+    );
     assert.equal(blockingMs(['XREAD', 'BLOCK', '0', 'STREAMS', 's', '$']), Number.POSITIVE_INFINITY);
     assert.equal(blockingMs(['WAIT', '1', '500']), 500);
     assert.equal(blockingMs(['WAITAOF', '1', '0', '250']), 250);
