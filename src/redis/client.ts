@@ -1,7 +1,8 @@
 /**
  * Redis connections for both roles. Every client is binary-safe (bulk strings come back as
  * Buffers), speaks RESP2 (measured faster than RESP3 with node-redis), reconnects forever with
- * capped, jittered exponential backoff, and names its endpoint in every error it surfaces.
+ * capped, jittered exponential backoff, is replaced when its peer goes silent while commands
+ * wait (<ROLE>_REDIS_REPLY_TIMEOUT_MS, reply-watch.ts), and names its endpoint in every error.
  * Blocking reads (XREADGROUP BLOCK) must use a client of their own: see `duplicate`.
  */
 import { readFileSync } from 'node:fs';
