@@ -149,7 +149,6 @@ export async function connectRedis(cfg: RedisEndpointConfig, opts: ConnectOption
       client = newRedisClient(options);
       attach(client);
       client.connect().catch(() => undefined); // its failures reach the 'error' listener
-      watch.restart();
       emit(
         new ConnectionError(
           `${endpoint} (db ${opts.db}): no reply for ${silentMs} ms while commands waited (a dead link or a hung server?); reconnecting (${opts.role.toUpperCase()}_REDIS_REPLY_TIMEOUT_MS)`,

@@ -14,9 +14,9 @@
  *    slow stream of replies is never a stall; a connection with nothing waiting never stalls.
  *  - A blocking command (XREAD / XREADGROUP with BLOCK, WAIT, WAITAOF) may stay silent for its
  *    own time: the deadline is that much later (a zero, "forever", is not watched until it ends).
- *  - `onStalled` is called once per stall; the connection then replaces its client (the old
- *    one is destroyed, so what waited on it fails retryable and its callers retry: every buffer
- *    and source write is harmless to repeat), and the watch starts over.
+ *  - `onStalled` is called once per stall, and the watch starts over from that moment; the
+ *    connection replaces its client (the old one is destroyed, so what waited on it fails
+ *    retryable and its callers retry: every buffer and source write is harmless to repeat).
  *  - Connections to one endpoint share its fate (`group`): when one stalls, every other one of
  *    the group that has had no reply within the timeout is replaced with it. Otherwise a pool
  *    used in turn would meet its dead connections one stall after the other.
@@ -30,13 +30,13 @@
 export type StallHandler = (silentMs: number) => void;
 
 const TICK_MS = 1000;
-const watches = new Set<ReplyWatch>();
+/** Every watch of the process, by group (endpoint). */
 const groups = new Map<string, Set<ReplyWatch>>();
 let ticker: NodeJS.Timeout | undefined;
 
 function tick(): void {
   const now = Date.now();
-  for (const w of watches) w.check(now);
+  for (const members of groups.values()) for (const w of members) w.check(now);
 }
 
 export class ReplyWatch {
@@ -47,7 +47,6 @@ export class ReplyWatch {
   /** A blocking command may be silent until then (Infinity: one waits forever). */
   private blockedUntil = 0;
   private blockingForever = 0;
-  private fired = false;
 
   constructor(
     private readonly timeoutMs: number,
@@ -56,7 +55,6 @@ export class ReplyWatch {
     private readonly group = '',
   ) {
     if (timeoutMs <= 0) return;
-    watches.add(this);
     let members = groups.get(group);
     if (!members) groups.set(group, (members = new Set()));
     members.add(this);
@@ -83,37 +81,30 @@ export class ReplyWatch {
 
   /** Called by the process's ticker; public for tests. */
   check(now: number): void {
-    if (this.waiting === 0 || this.blockingForever > 0) {
-      this.fired = false;
-      return;
-    }
-    const since = Math.max(this.progressAt, this.blockedUntil);
-    const silent = now - since;
-    if (silent < this.timeoutMs || this.fired) return;
-    this.stall(now - this.progressAt);
+    if (this.waiting === 0 || this.blockingForever > 0) return;
+    if (now - Math.max(this.progressAt, this.blockedUntil) < this.timeoutMs) return;
+    this.stall(now, now - this.progressAt);
     for (const other of groups.get(this.group) ?? []) {
-      if (other !== this && !other.fired && now - other.repliedAt >= other.timeoutMs)
-        other.stall(now - other.repliedAt);
+      if (other !== this && now - other.repliedAt >= other.timeoutMs) other.stall(now, now - other.repliedAt);
     }
   }
 
-  private stall(silentMs: number): void {
-    this.fired = true;
+  /** Reports the stall and starts the clock again at `now` (the client is being replaced). */
+  private stall(now: number, silentMs: number): void {
+    this.restart(now);
     this.onStalled(silentMs);
   }
 
-  /** The connection replaced its client: its clock starts again. */
-  restart(): void {
-    this.progressAt = this.repliedAt = Date.now();
-    this.fired = false;
+  /** The clock starts again (a replaced client; tests). */
+  restart(now = Date.now()): void {
+    this.progressAt = this.repliedAt = now;
   }
 
   close(): void {
-    watches.delete(this);
     const members = groups.get(this.group);
     members?.delete(this);
     if (members?.size === 0) groups.delete(this.group);
-    if (watches.size === 0 && ticker) {
+    if (groups.size === 0 && ticker) {
       clearInterval(ticker);
       ticker = undefined;
     }

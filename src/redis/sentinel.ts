@@ -272,7 +272,6 @@ export class SentinelConnection implements RedisConnection {
         );
         this.replaceClient = true;
         this.rediscover(`no reply for ${silentMs} ms`, false); // this link, not (yet) a failover
-        this.watch.restart();
       },
       deployment.key,
     );
