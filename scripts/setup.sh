@@ -25,7 +25,7 @@ command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 if command -v dpkg-query >/dev/null 2>&1; then
-  for p in build-essential python3 libssl-dev zlib1g-dev libzstd-dev; do have_pkg "$p" || missing+=("$p"); done
+  for p in build-essential patch python3 libssl-dev zlib1g-dev libzstd-dev; do have_pkg "$p" || missing+=("$p"); done
 fi
 
 if [ ${#missing[@]} -gt 0 ]; then
@@ -67,5 +67,8 @@ elif [ "$(cat "$abi_file" 2>/dev/null)" != "$abi" ] ||
   }
   echo "$abi" >"$abi_file"
 fi
+
+# The produceBatch patch of the Kafka client (KAFKA_BATCH_PRODUCE; see the script).
+bash scripts/patch-kafka-client.sh
 
 npm run --silent build

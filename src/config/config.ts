@@ -111,6 +111,7 @@ export interface Config {
     /** KAFKA_RECORD_HEADERS: which rks-* headers each record carries. */
     readonly recordHeaders: 'all' | 'id';
     readonly compression: 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd';
+    readonly batchProduce: boolean;
     readonly lingerMs: number;
     readonly messageTimeoutMs: number;
     readonly clientId: string;
@@ -357,6 +358,7 @@ function build(v: Map<string, unknown>, streams: readonly StreamRef[]): Config {
       keyField: g('KAFKA_KEY_FIELD'),
       recordHeaders: g('KAFKA_RECORD_HEADERS'),
       compression: g('KAFKA_COMPRESSION'),
+      batchProduce: g('KAFKA_BATCH_PRODUCE'),
       lingerMs: g('KAFKA_LINGER_MS'),
       messageTimeoutMs: g('KAFKA_MESSAGE_TIMEOUT_MS'),
       clientId: g('KAFKA_CLIENT_ID'),

@@ -613,6 +613,14 @@ export const FIELDS: readonly FieldSpec[] = [
       'Headers of each record: all = rks-id, rks-buffer-key and the origin (rks-stream, rks-db, rks-entry-id / rks-device-id / rks-redis-key); id = rks-id only (the origin is in the envelope and in rks-id; about 5 µs of client CPU less per record, measured).',
   }),
   f({
+    env: 'KAFKA_BATCH_PRODUCE',
+    kind: 'bool',
+    default: 'true',
+    group: 'kafka',
+    description:
+      "Hand a batch's records to librdkafka in one native call, with one delivery callback per flush of reports, when the Kafka client has the project's produceBatch patch (scripts/patch-kafka-client.sh, applied by setup); false, or a client without it, produces record by record. Same records, order and delivery reports either way.",
+  }),
+  f({
     env: 'KAFKA_COMPRESSION',
     kind: 'enum',
     default: 'lz4',

@@ -5,6 +5,7 @@
  * nothing is dropped. With idempotence, librdkafka keeps that order per partition through its
  * own retries; a replaced producer's records are failed as retryable in the order produced.
  */
+import { createRequire } from 'node:module';
 import net from 'node:net';
 import Kafka from '@confluentinc/kafka-javascript';
 import type { LibrdKafkaError, DeliveryReport, MessageHeader } from '@confluentinc/kafka-javascript';
@@ -29,6 +30,43 @@ interface PendingBatch {
   producer: Kafka.Producer | undefined;
 }
 
+/**
+ * The Kafka client's `produceBatch` (the project's patch of the binding, scripts/patch-kafka-client.sh;
+ * its contract is in the patched lib/producer.js and src/producer.cc): a run of records of one topic
+ * in one native call, their headers as flat arrays, one opaque for the call; every queued record's
+ * report arrives through the `dr_batch_cb` option, many reports per call, as [opaque, index, code, ...].
+ */
+interface BatchProducer {
+  produceBatch(
+    topic: string,
+    partition: number | null,
+    values: Buffer[],
+    keys: Buffer[],
+    timestampMs: number,
+    headerCounts: number[],
+    headerNames: string[],
+    headerValues: (string | Buffer)[],
+    opaque: PendingBatch,
+    indexBase: number,
+  ): [accepted: number, errorCode: number];
+}
+
+const requireCjs = createRequire(import.meta.url);
+const nativeAddon = requireCjs('@confluentinc/kafka-javascript/librdkafka.js') as {
+  Producer: { prototype: object };
+};
+
+/**
+ * The installed client has the produceBatch patch, in its JavaScript and in its compiled addon
+ * (else KafkaSink produces record by record).
+ */
+export const clientHasBatchProduce =
+  typeof (Kafka.Producer.prototype as Partial<BatchProducer>).produceBatch === 'function' &&
+  typeof (nativeAddon.Producer.prototype as Partial<BatchProducer>).produceBatch === 'function';
+
+/** The binding's error type, built from a librdkafka code (a batch report or produceBatch's result). */
+const kafkaError = requireCjs('@confluentinc/kafka-javascript/lib/error.js') as (code: number) => LibrdKafkaError;
+
 const CODES = Kafka.CODES.ERRORS;
 /** While connected, a metadata request this often tells whether the brokers are still reachable. */
 const HEALTH_CHECK_MS = 5_000;
@@ -50,6 +88,8 @@ export class KafkaSink implements Sink {
   /** Since when a TCP probe of the bootstrap servers succeeds while the producer is disconnected. */
   private bootstrapUpSince = 0;
   private readonly endpoint: string;
+  /** KAFKA_BATCH_PRODUCE and a client that has produceBatch. */
+  readonly batchProduce: boolean;
 
   constructor(
     private readonly cfg: Config['kafka'],
@@ -58,6 +98,7 @@ export class KafkaSink implements Sink {
     private readonly retry: { readonly baseMs: number; readonly maxMs: number } = { baseMs: 200, maxMs: 10_000 },
   ) {
     this.endpoint = `Kafka ${cfg.securityProtocol} ${cfg.bootstrapServers}`;
+    this.batchProduce = cfg.batchProduce && clientHasBatchProduce;
   }
 
   /** A producer exists (it queues while brokers are down); false before the first connection. */
@@ -97,7 +138,10 @@ export class KafkaSink implements Sink {
 
   /** One connection attempt; rejects with a ConnectionError naming the endpoint. */
   connectOnce(timeoutMs: number): Promise<void> {
-    const producer = new Kafka.Producer(producerSettings(this.cfg) as Kafka.ProducerGlobalConfig);
+    const settings = this.batchProduce
+      ? { ...producerSettings(this.cfg), dr_batch_cb: (flat: unknown[]) => this.onBatchReports(flat) }
+      : producerSettings(this.cfg);
+    const producer = new Kafka.Producer(settings as Kafka.ProducerGlobalConfig);
     producer.on('delivery-report', (err: LibrdKafkaError | null, report: DeliveryReport) => this.onReport(err, report));
     producer.on('event.error', (err: LibrdKafkaError) => this.onError(err));
     // The connect error is generic ("broker transport failure"); why the broker refused us
@@ -132,11 +176,18 @@ export class KafkaSink implements Sink {
         this.producibleWaiters = [];
         for (const w of waiters) w();
         this.lastError = undefined;
-        this.log.info({ endpoint: this.endpoint }, 'connected to Kafka');
+        this.log.info({ endpoint: this.endpoint, produce: this.produceMode() }, 'connected to Kafka');
         this.startHealthCheck(producer);
         resolve();
       });
     });
+  }
+
+  /** How records are handed to librdkafka, for the connect log line. */
+  private produceMode(): string {
+    if (this.batchProduce) return 'batched (produceBatch)';
+    if (!this.cfg.batchProduce) return 'record by record (KAFKA_BATCH_PRODUCE=false)';
+    return 'record by record: the installed Kafka client lacks the produceBatch patch (run scripts/patch-kafka-client.sh)';
   }
 
   /** Produces records in order (see the Sink contract); never throws. */
@@ -155,8 +206,7 @@ export class KafkaSink implements Sink {
     };
     this.outstanding.add(batch);
     // Synchronous while librdkafka's queue has room: the common case costs no extra turn.
-    let i = 0;
-    while (i < records.length && this.tryProduce(records[i] as SinkRecord, batch, i)) i += 1;
+    const i = this.queue(records, batch, 0);
     const accepted = i === records.length ? Promise.resolve() : this.produceRest(records, batch, i);
     return { accepted, outcomes };
   }
@@ -170,8 +220,9 @@ export class KafkaSink implements Sink {
   private async produceRest(records: readonly SinkRecord[], batch: PendingBatch, from: number): Promise<void> {
     let waits = 0;
     for (let i = from; i < records.length;) {
-      if (this.tryProduce(records[i] as SinkRecord, batch, i)) {
-        i += 1;
+      const next = this.queue(records, batch, i);
+      if (next > i) {
+        i = next;
         waits = 0;
       } else {
         this.producer?.poll();
@@ -179,6 +230,91 @@ export class KafkaSink implements Sink {
         await sleep(Math.min(100, 5 * waits));
       }
     }
+  }
+
+  /**
+   * Queues records[from..] in order, settling those that fail (not queue-full) with their error;
+   * returns the index of the first record not queued because librdkafka's queue is full
+   * (records.length when none was).
+   */
+  private queue(records: readonly SinkRecord[], batch: PendingBatch, from: number): number {
+    let i = from;
+    if (!this.batchProduce) {
+      while (i < records.length && this.tryProduce(records[i] as SinkRecord, batch, i)) i += 1;
+      return i;
+    }
+    while (i < records.length) {
+      const next = this.produceRun(records, batch, i);
+      if (next < 0) return -next - 1;
+      i = next;
+    }
+    return i;
+  }
+
+  /**
+   * One produceBatch call for the run of records from `from` that share its topic. Returns the
+   * index after the run (or after the record that failed, now settled), or -(i + 1) when record
+   * i found librdkafka's queue full.
+   */
+  private produceRun(records: readonly SinkRecord[], batch: PendingBatch, from: number): number {
+    const topic = (records[from] as SinkRecord).topic;
+    const values: Buffer[] = [];
+    const keys: Buffer[] = [];
+    const counts: number[] = [];
+    const names: string[] = [];
+    const headerValues: (string | Buffer)[] = [];
+    let end = from;
+    for (; end < records.length; end += 1) {
+      const r = records[end] as SinkRecord;
+      if (r.topic !== topic) break;
+      values.push(r.payload);
+      keys.push(r.kafkaKey);
+      let n = 0;
+      for (const h of r.headers) {
+        for (const name in h) {
+          names.push(name);
+          headerValues.push(h[name] as string | Buffer);
+          n += 1;
+        }
+      }
+      counts.push(n);
+    }
+    const p = this.producer as (Kafka.Producer & BatchProducer) | undefined;
+    let accepted = 0;
+    let code: number;
+    let thrown: unknown;
+    try {
+      if (!p) throw new DeliveryError(`${this.endpoint}: producer not connected`, { retryable: true });
+      [accepted, code] = p.produceBatch(
+        topic,
+        null,
+        values,
+        keys,
+        Date.now(),
+        counts,
+        names,
+        headerValues,
+        batch,
+        from,
+      );
+    } catch (err) {
+      // Only before the client connected (or after it was closed): every record of the run fails.
+      thrown = err;
+      code = CODES.ERR__STATE;
+    }
+    const stopped = from + accepted;
+    if (stopped === end) return end;
+    if (thrown === undefined && code === CODES.ERR__QUEUE_FULL) return -stopped - 1;
+    if (thrown !== undefined) {
+      const err =
+        thrown instanceof DeliveryError
+          ? thrown
+          : classify(thrown as LibrdKafkaError, undefined, this.cfg.maxRequestSizeBytes);
+      for (let i = stopped; i < end; i += 1) this.settle(batch, i, err);
+      return end;
+    }
+    this.settle(batch, stopped, classify(kafkaError(code), records[stopped], this.cfg.maxRequestSizeBytes));
+    return stopped + 1;
   }
 
   async flush(timeoutMs: number): Promise<void> {
@@ -218,6 +354,18 @@ export class KafkaSink implements Sink {
     const outcome = err ? classify(err, undefined, this.cfg.maxRequestSizeBytes) : undefined;
     if (!err) this.setReachable(true); // a delivery is proof the brokers are reachable
     this.settle(opaque.batch, opaque.index, outcome);
+  }
+
+  /** The reports of produceBatch records: [batch, index, code, ...] (code 0: delivered). */
+  private onBatchReports(flat: unknown[]): void {
+    let delivered = false;
+    for (let k = 0; k < flat.length; k += 3) {
+      const code = flat[k + 2] as number;
+      if (code === 0) delivered = true;
+      const outcome = code === 0 ? undefined : classify(kafkaError(code), undefined, this.cfg.maxRequestSizeBytes);
+      this.settle(flat[k] as PendingBatch, flat[k + 1] as number, outcome);
+    }
+    if (delivered) this.setReachable(true); // a delivery is proof the brokers are reachable
   }
 
   /**
