@@ -27,15 +27,19 @@ native_has_it() {
 }
 if ! native_has_it; then
   if [ -f "$pkg/build/Makefile" ]; then
-    echo "setup: recompiling the patched files of the Kafka client (make)"
-    make -C "$pkg/build" BUILDTYPE=Release -j"$(nproc)" >/dev/null
+    echo "setup: recompiling the patched files of the Kafka client (make; output in $pkg/build/rks-patch.log)"
+    make -C "$pkg/build" BUILDTYPE=Release -j"$(nproc)" >"$pkg/build/rks-patch.log" 2>&1 || {
+      tail -40 "$pkg/build/rks-patch.log" >&2
+      echo "patch-kafka-client: make failed (above, all of it in $pkg/build/rks-patch.log)" >&2
+      exit 1
+    }
   else
     echo "setup: compiling the patched Kafka client from source (about 2 minutes)"
     CKJS_LINKING=dynamic npm_config_build_from_source=true npm rebuild @confluentinc/kafka-javascript \
       --no-audit --no-fund --loglevel=error
   fi
   native_has_it || {
-    echo "patch-kafka-client: the recompiled Kafka client has no produceBatch; see the make output in $pkg/build" >&2
+    echo "patch-kafka-client: the recompiled Kafka client has no produceBatch (make's output: $pkg/build/rks-patch.log)" >&2
     exit 1
   }
 fi

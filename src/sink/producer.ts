@@ -4,6 +4,12 @@
  * order, `accepted` once all are in librdkafka's queue, `outcomes` once every report is in;
  * nothing is dropped. With idempotence, librdkafka keeps that order per partition through its
  * own retries; a replaced producer's records are failed as retryable in the order produced.
+ *
+ * Two ways into librdkafka, the same records and reports: with the client's produceBatch patch
+ * (KAFKA_BATCH_PRODUCE, see BatchProducer) a run of records of one topic is one native call and
+ * reports arrive many per call; otherwise `produce` per record and a 'delivery-report' event each.
+ * Either way a record is settled exactly once (`settle` ignores a second report), and a queue-full
+ * refusal only makes the rest of the batch wait for room (backpressure), in order.
  */
 import { createRequire } from 'node:module';
 import net from 'node:net';
