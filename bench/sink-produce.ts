@@ -5,7 +5,8 @@
  * delivery-report event per record) and true (the client's produceBatch patch). Client CPU per
  * record until every outcome is in (the records are made before), rounds alternating.
  *
- *   bash scripts/with-node.sh node --import tsx bench/sink-produce.ts [bootstrap] [rounds]   (default: the main stack, 3)
+ *   bash scripts/with-node.sh node --import tsx bench/sink-produce.ts [bootstrap] [rounds] [headers]
+ *   (default: the main stack, 3 rounds, 5 headers; 1 = rks-id only, as KAFKA_RECORD_HEADERS=id)
  */
 import type { MessageHeader } from '@confluentinc/kafka-javascript';
 import { loadConfig } from '../src/config/config.js';
@@ -14,8 +15,9 @@ import { KafkaSink } from '../src/sink/producer.js';
 import type { SinkRecord } from '../src/sink/sink.js';
 import { STACK_HOST, STACK_PORTS } from '../src/stack/index.js';
 
-const bootstrap = process.argv[2] ?? `${STACK_HOST}:${STACK_PORTS.kafka.plaintext}`;
-const rounds = Number(process.argv[3] ?? 3);
+const bootstrap = process.argv[2] || `${STACK_HOST}:${STACK_PORTS.kafka.plaintext}`;
+const rounds = Number(process.argv[3] || 3);
+const headerCount = Number(process.argv[4] || 5);
 const N = 100_000;
 const BATCH = 1_000;
 const IN_FLIGHT = 8;
@@ -60,6 +62,7 @@ async function run(batchProduce: boolean): Promise<void> {
   process.stdout.write(`| ${mode} | ${((cpu.user + cpu.system) / N).toFixed(1)} | ${Math.round(N / s)} |\n`);
 }
 
+process.stdout.write(`headers per record: ${headerCount}\n`);
 process.stdout.write('| path | client CPU µs/record until reported | records/s |\n|---|---|---|\n');
 for (let r = 0; r < rounds; r += 1) {
   await run(false);
