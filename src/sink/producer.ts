@@ -311,14 +311,16 @@ export class KafkaSink implements Sink {
     const stopped = from + accepted;
     if (stopped === end) return end;
     if (thrown === undefined && code === CODES.ERR__QUEUE_FULL) return -stopped - 1;
-    if (thrown !== undefined) {
+    if (thrown !== undefined || code === CODES.ERR__STATE) {
+      // No client to queue into (not connected, or being closed): the rest of the run fails alike.
       const err =
         thrown instanceof DeliveryError
           ? thrown
-          : classify(thrown as LibrdKafkaError, undefined, this.cfg.maxRequestSizeBytes);
+          : classify((thrown ?? kafkaError(code)) as LibrdKafkaError, undefined, this.cfg.maxRequestSizeBytes);
       for (let i = stopped; i < end; i += 1) this.settle(batch, i, err);
       return end;
     }
+    // This record cannot be queued (too large, ...): it fails alone; the next call goes on after it.
     this.settle(batch, stopped, classify(kafkaError(code), records[stopped], this.cfg.maxRequestSizeBytes));
     return stopped + 1;
   }

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { Message, MessageHeader } from '@confluentinc/kafka-javascript';
-import { PoisonMessageError } from '../../src/errors.js';
+import { isRetryable, PoisonMessageError } from '../../src/errors.js';
 import { KafkaSink, clientHasBatchProduce } from '../../src/sink/producer.js';
 import type { SinkRecord } from '../../src/sink/sink.js';
 import { consume, ensureStack, keptLog, stackConfig, uid } from '../helpers/real-stack.js';
@@ -139,6 +139,18 @@ describe('batched produce (produceBatch)', () => {
         `bp-big-${id}`,
       ),
     );
+  });
+
+  it('a client that is gone fails every record of the batch at once, retryable (resent later)', async () => {
+    const sink = await sinkWith({});
+    // The client disconnects under the sink (as when it is being replaced): produceBatch refuses.
+    const client = (sink as unknown as { producer: { disconnect(cb: () => void): void } }).producer;
+    await new Promise<void>((resolve) => client.disconnect(() => resolve()));
+    const ticket = sink.produce(records([`bp-gone-${uid()}`], 50));
+    await ticket.accepted;
+    const outcomes = await ticket.outcomes;
+    assert.equal(outcomes.length, 50);
+    for (const o of outcomes) assert.ok(o !== undefined && isRetryable(o), `retryable: ${String(o)}`);
   });
 
   it('a full local queue delays the rest of the batch (backpressure) and keeps the order', async () => {
