@@ -6,12 +6,11 @@
  * own retries; a replaced producer's records are failed as retryable in the order produced.
  *
  * Two ways into librdkafka, the same records and reports: with the client's produceBatch patch
- * (KAFKA_BATCH_PRODUCE, see BatchProducer) a run of records of one topic is one native call and
+ * (KAFKA_BATCH_PRODUCE, produce-batch.ts) a run of records of one topic is one native call and
  * reports arrive many per call; otherwise `produce` per record and a 'delivery-report' event each.
  * Either way a record is settled exactly once (`settle` ignores a second report), and a queue-full
  * refusal only makes the rest of the batch wait for room (backpressure), in order.
  */
-import { createRequire } from 'node:module';
 import net from 'node:net';
 import Kafka from '@confluentinc/kafka-javascript';
 import type { LibrdKafkaError, DeliveryReport, MessageHeader } from '@confluentinc/kafka-javascript';
@@ -22,6 +21,7 @@ import type { Logger } from '../observability/logger.js';
 import { explainConnectFailure } from '../security/kafka-failure.js';
 import { retryWithBackoff, sleep, untilWoken } from '../util/retry.js';
 import { producerSettings } from './kafka-config.js';
+import { clientHasBatchProduce, kafkaError, queueRun } from './produce-batch.js';
 
 /** The name the benchmark uses for a record handed to the sink (see sink.ts). */
 export type SinkMessage = SinkRecord;
@@ -35,43 +35,6 @@ interface PendingBatch {
   /** The producer the batch went to: a replaced producer's batches are failed (retryable). */
   producer: Kafka.Producer | undefined;
 }
-
-/**
- * The Kafka client's `produceBatch` (the project's patch of the binding, scripts/patch-kafka-client.sh;
- * its contract is in the patched lib/producer.js and src/producer.cc): a run of records of one topic
- * in one native call, their headers as flat arrays, one opaque for the call; every queued record's
- * report arrives through the `dr_batch_cb` option, many reports per call, as [opaque, index, code, ...].
- */
-interface BatchProducer {
-  produceBatch(
-    topic: string,
-    partition: number | null,
-    values: Buffer[],
-    keys: Buffer[],
-    timestampMs: number,
-    headerCounts: number[],
-    headerNames: string[],
-    headerValues: (string | Buffer)[],
-    opaque: PendingBatch,
-    indexBase: number,
-  ): [accepted: number, errorCode: number];
-}
-
-const requireCjs = createRequire(import.meta.url);
-const nativeAddon = requireCjs('@confluentinc/kafka-javascript/librdkafka.js') as {
-  Producer: { prototype: object };
-};
-
-/**
- * The installed client has the produceBatch patch, in its JavaScript and in its compiled addon
- * (else KafkaSink produces record by record).
- */
-export const clientHasBatchProduce =
-  typeof (Kafka.Producer.prototype as Partial<BatchProducer>).produceBatch === 'function' &&
-  typeof (nativeAddon.Producer.prototype as Partial<BatchProducer>).produceBatch === 'function';
-
-/** The binding's error type, built from a librdkafka code (a batch report or produceBatch's result). */
-const kafkaError = requireCjs('@confluentinc/kafka-javascript/lib/error.js') as (code: number) => LibrdKafkaError;
 
 const CODES = Kafka.CODES.ERRORS;
 /** While connected, a metadata request this often tells whether the brokers are still reachable. */
@@ -263,66 +226,30 @@ export class KafkaSink implements Sink {
    * i found librdkafka's queue full.
    */
   private produceRun(records: readonly SinkRecord[], batch: PendingBatch, from: number): number {
-    const topic = (records[from] as SinkRecord).topic;
-    const values: Buffer[] = [];
-    const keys: Buffer[] = [];
-    const counts: number[] = [];
-    const names: string[] = [];
-    const headerValues: (string | Buffer)[] = [];
-    let end = from;
-    for (; end < records.length; end += 1) {
-      const r = records[end] as SinkRecord;
-      if (r.topic !== topic) break;
-      values.push(r.payload);
-      keys.push(r.kafkaKey);
-      let n = 0;
-      for (const h of r.headers) {
-        for (const name in h) {
-          names.push(name);
-          headerValues.push(h[name] as string | Buffer);
-          n += 1;
-        }
-      }
-      counts.push(n);
-    }
-    const p = this.producer as (Kafka.Producer & BatchProducer) | undefined;
-    let accepted = 0;
-    let code: number;
-    let thrown: unknown;
-    try {
-      if (!p) throw new DeliveryError(`${this.endpoint}: producer not connected`, { retryable: true });
-      [accepted, code] = p.produceBatch(
-        topic,
-        null,
-        values,
-        keys,
-        Date.now(),
-        counts,
-        names,
-        headerValues,
-        batch,
-        from,
-      );
-    } catch (err) {
-      // Only before the client connected (or after it was closed): every record of the run fails.
-      thrown = err;
-      code = CODES.ERR__STATE;
-    }
+    const p = this.producer;
+    if (!p) return this.settleFrom(batch, from, records.length, this.notConnected());
+    const { end, accepted, code, thrown } = queueRun(p, records, from, batch);
     const stopped = from + accepted;
     if (stopped === end) return end;
     if (thrown === undefined && code === CODES.ERR__QUEUE_FULL) return -stopped - 1;
     if (thrown !== undefined || code === CODES.ERR__STATE) {
-      // No client to queue into (not connected, or being closed): the rest of the run fails alike.
-      const err =
-        thrown instanceof DeliveryError
-          ? thrown
-          : classify((thrown ?? kafkaError(code)) as LibrdKafkaError, undefined, this.cfg.maxRequestSizeBytes);
-      for (let i = stopped; i < end; i += 1) this.settle(batch, i, err);
-      return end;
+      // No client to queue into (not connected, or being closed): the rest fails alike, retryable.
+      const err = classify((thrown ?? kafkaError(code)) as LibrdKafkaError, undefined, this.cfg.maxRequestSizeBytes);
+      return this.settleFrom(batch, stopped, end, err);
     }
     // This record cannot be queued (too large, ...): it fails alone; the next call goes on after it.
     this.settle(batch, stopped, classify(kafkaError(code), records[stopped], this.cfg.maxRequestSizeBytes));
     return stopped + 1;
+  }
+
+  /** Settles records from..end-1 with `err`; returns `end`. */
+  private settleFrom(batch: PendingBatch, from: number, end: number, err: SyncError): number {
+    for (let i = from; i < end; i += 1) this.settle(batch, i, err);
+    return end;
+  }
+
+  private notConnected(): DeliveryError {
+    return new DeliveryError(`${this.endpoint}: producer not connected`, { retryable: true });
   }
 
   async flush(timeoutMs: number): Promise<void> {
@@ -344,7 +271,7 @@ export class KafkaSink implements Sink {
   private tryProduce(m: SinkRecord, batch: PendingBatch, index: number): boolean {
     const p = this.producer;
     if (!p) {
-      this.settle(batch, index, new DeliveryError(`${this.endpoint}: producer not connected`, { retryable: true }));
+      this.settle(batch, index, this.notConnected());
       return true;
     }
     try {

@@ -9,7 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { Message, MessageHeader } from '@confluentinc/kafka-javascript';
 import { isRetryable, PoisonMessageError } from '../../src/errors.js';
-import { KafkaSink, clientHasBatchProduce } from '../../src/sink/producer.js';
+import { clientHasBatchProduce } from '../../src/sink/produce-batch.js';
+import { KafkaSink } from '../../src/sink/producer.js';
 import type { SinkRecord } from '../../src/sink/sink.js';
 import { consume, ensureStack, keptLog, stackConfig, uid } from '../helpers/real-stack.js';
 
