@@ -18,14 +18,27 @@ if [ "$version" != "$for_version" ]; then
   echo "patch-kafka-client: @confluentinc/kafka-javascript is $version, $patch_file is for $for_version: not applied; the service produces record by record (port the patch to enable KAFKA_BATCH_PRODUCE)" >&2
   exit 0
 fi
+# The patch applied last is kept next to the sources: a changed patch replaces it (reversed first).
+applied=$pkg/.rks-produce-batch.patch
+compile=false
+if [ -f "$applied" ] && ! cmp -s "$applied" "$patch_file"; then
+  echo "setup: $patch_file changed: reversing the one applied before"
+  patch -d "$pkg" -p1 -R --quiet <"$applied"
+  rm -f "$applied"
+fi
 if ! grep -q NodeProduceBatch "$pkg/src/producer.cc"; then
   echo "setup: patching the Kafka client ($patch_file)"
   patch -d "$pkg" -p1 --forward --quiet <"$patch_file"
+  cp "$patch_file" "$applied"
+  compile=true
+elif [ ! -f "$applied" ]; then
+  echo "patch-kafka-client: $pkg is patched, but not by this script (no $applied): reinstall it (rm -rf $pkg && npm ci) and run this again" >&2
+  exit 1
 fi
 native_has_it() {
   node -e "process.exit(typeof require('@confluentinc/kafka-javascript/librdkafka.js').Producer.prototype.produceBatch === 'function' ? 0 : 1)" 2>/dev/null
 }
-if ! native_has_it; then
+if $compile || ! native_has_it; then
   if [ -f "$pkg/build/Makefile" ]; then
     echo "setup: recompiling the patched files of the Kafka client (make; output in $pkg/build/rks-patch.log)"
     make -C "$pkg/build" BUILDTYPE=Release -j"$(nproc)" >"$pkg/build/rks-patch.log" 2>&1 || {
