@@ -21,11 +21,20 @@ function pending(): { promise: Promise<string>; reply: () => Promise<void> } {
   };
 }
 
+/** A watch of 1000 ms for `body`, with the silences it reported; closed afterwards. */
+async function watching(body: (w: ReplyWatch, stalls: number[]) => void | Promise<void>): Promise<void> {
+  const stalls: number[] = [];
+  const w = new ReplyWatch(1000, (ms) => stalls.push(ms));
+  try {
+    await body(w, stalls);
+  } finally {
+    w.close();
+  }
+}
+
 describe('ReplyWatch', () => {
-  it('reports a stall once commands waited the timeout without any reply, and only once', () => {
-    const stalls: number[] = [];
-    const w = new ReplyWatch(1000, (ms) => stalls.push(ms));
-    try {
+  it('reports a stall once commands waited the timeout without any reply, and only once', () =>
+    watching((w, stalls) => {
       const t0 = Date.now();
       void w.track(['SET', 'k', 'v'], pending().promise);
       w.check(t0 + 500);
@@ -35,15 +44,10 @@ describe('ReplyWatch', () => {
       assert.ok((stalls[0] as number) >= 1000, 'the silence is reported');
       w.check(t0 + 1600);
       assert.equal(stalls.length, 1, 'one report per stall');
-    } finally {
-      w.close();
-    }
-  });
+    }));
 
-  it('after a restart (the client was replaced) the clock starts again', () => {
-    const stalls: number[] = [];
-    const w = new ReplyWatch(1000, (ms) => stalls.push(ms));
-    try {
+  it('after a restart (the client was replaced) the clock starts again', () =>
+    watching((w, stalls) => {
       void w.track(['GET', 'k'], pending().promise);
       w.check(Date.now() + 1500);
       w.restart();
@@ -52,15 +56,10 @@ describe('ReplyWatch', () => {
       assert.equal(stalls.length, 1);
       w.check(t1 + 1500);
       assert.equal(stalls.length, 2, 'still silent on the new client: reported again');
-    } finally {
-      w.close();
-    }
-  });
+    }));
 
-  it('never reports a connection with nothing waiting, nor one whose replies keep coming', async () => {
-    const stalls: number[] = [];
-    const w = new ReplyWatch(1000, (ms) => stalls.push(ms));
-    try {
+  it('never reports a connection with nothing waiting, nor one whose replies keep coming', () =>
+    watching(async (w, stalls) => {
       w.check(Date.now() + 10_000);
       assert.equal(stalls.length, 0, 'idle');
       const a = pending();
@@ -72,15 +71,10 @@ describe('ReplyWatch', () => {
       assert.equal(stalls.length, 0);
       w.check(Date.now() + 1500);
       assert.equal(stalls.length, 1, 'b waited the timeout after the last reply');
-    } finally {
-      w.close();
-    }
-  });
+    }));
 
-  it('gives a blocking command its BLOCK time on top; BLOCK 0 is never a stall while it waits', () => {
-    const stalls: number[] = [];
-    const w = new ReplyWatch(1000, (ms) => stalls.push(ms));
-    try {
+  it('gives a blocking command its BLOCK time on top; BLOCK 0 is never a stall while it waits', () =>
+    watching((w, stalls) => {
       const t0 = Date.now();
       void w.track(
         ['XREADGROUP', 'GROUP', 'g', 'c', 'COUNT', '10', 'BLOCK', '5000', 'STREAMS', 's', '>'],
@@ -90,18 +84,15 @@ describe('ReplyWatch', () => {
       assert.equal(stalls.length, 0, 'within BLOCK + timeout');
       w.check(t0 + 6500);
       assert.equal(stalls.length, 1);
-    } finally {
-      w.close();
-    }
-    const forever = new ReplyWatch(1000, (ms) => stalls.push(ms));
-    try {
-      void forever.track(['XREAD', 'BLOCK', '0', 'STREAMS', 's', '$'], pending().promise);
-      forever.check(Date.now() + 3_600_000);
-      assert.equal(stalls.length, 1, 'BLOCK 0 waits as long as it likes');
-    } finally {
-      forever.close();
-    }
-  });
+      const forever = new ReplyWatch(1000, (ms) => stalls.push(ms));
+      try {
+        void forever.track(['XREAD', 'BLOCK', '0', 'STREAMS', 's', '$'], pending().promise);
+        forever.check(Date.now() + 3_600_000);
+        assert.equal(stalls.length, 1, 'BLOCK 0 waits as long as it likes');
+      } finally {
+        forever.close();
+      }
+    }));
 
   it('a stall replaces the other connections of the endpoint that heard nothing within the timeout', async () => {
     const stalled: string[] = [];
