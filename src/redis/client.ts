@@ -60,8 +60,21 @@ export function endpointName(cfg: RedisEndpointConfig, role: string): string {
 /**
  * The node-redis client options of a connection (auth, TLS, forever-reconnect with backoff,
  * Buffers out). Shared by `connectRedis` and by clients it does not wrap (pub/sub subscribers).
+ *
+ * `watched`: the connection has a ReplyWatch (`<ROLE>_REDIS_REPLY_TIMEOUT_MS` > 0), which then
+ * takes the place of node-redis's own per-command timer. node-redis gives every command a 5 s
+ * `AbortSignal.timeout` that only covers its wait *before* the write (offline queue, a socket
+ * that needs drain); the signal cannot be cleared, so 5 s later each one still fires and builds a
+ * DOMException unless a GC collected it first, which at low rates it rarely has (a quarter of the
+ * main thread's busy time at 100 msg/s: docs/performance.md). A watched client instead
+ *  - has no offline queue: a command sent while the client is not ready fails at once with
+ *    ClientOfflineError (retryable, errors.ts), and a socket error fails the commands not yet
+ *    written as well as the written ones; callers retry with their backoff, as they did after
+ *    the 5 s timeout before;
+ *  - has no per-command timer: a command waiting for a socket that does not drain (a hung
+ *    server) is caught by the watch like a written one (no reply at all for the timeout).
  */
-export function redisClientOptions(cfg: RedisEndpointConfig, opts: ConnectOptions, reconnect = true) {
+export function redisClientOptions(cfg: RedisEndpointConfig, opts: ConnectOptions, reconnect = true, watched = false) {
   const tls = cfg.tls
     ? {
         tls: true as const,
@@ -85,7 +98,8 @@ export function redisClientOptions(cfg: RedisEndpointConfig, opts: ConnectOption
       reconnectStrategy: reconnect ? (retries: number) => backoffMs(retries, 100, 5_000) : (false as const),
       ...tls,
     },
-    commandOptions: { typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer } },
+    commandOptions: { typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer }, ...(watched ? { timeout: 0 } : {}) },
+    ...(watched ? { disableOfflineQueue: true } : {}),
   };
 }
 
@@ -97,7 +111,7 @@ export async function connectRedis(cfg: RedisEndpointConfig, opts: ConnectOption
   if (cfg.sentinel) return connectSentinel(cfg, opts, nodeClientFactory(cfg, opts));
   if (cfg.cluster) return connectCluster(cfg, opts, () => newCluster(cfg, opts));
   const endpoint = endpointName(cfg, opts.role);
-  const options = redisClientOptions(cfg, opts);
+  const options = redisClientOptions(cfg, opts, true, (cfg.replyTimeoutMs ?? 0) > 0);
   let client = newRedisClient(options);
   const listeners: ((err: Error) => void)[] = [];
   const emit = (err: Error): void => {
@@ -210,7 +224,7 @@ function nodeClientFactory(cfg: RedisEndpointConfig, opts: ConnectOptions): Clie
     newRedisClient(
       sentinel
         ? redisClientOptions({ ...cfg, ...node, ...sentinelAuth }, { role: opts.role, db: 0 }, false)
-        : redisClientOptions({ ...cfg, ...node }, opts),
+        : redisClientOptions({ ...cfg, ...node }, opts, true, (cfg.replyTimeoutMs ?? 0) > 0),
     ) as unknown as NodeClient;
 }
 
