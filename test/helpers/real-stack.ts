@@ -40,6 +40,11 @@ export async function consume(
       'group.id': `test-${uid()}`,
       'enable.auto.commit': false,
       'allow.auto.create.topics': true,
+      // A topic the service auto-creates after this consumer subscribed (or while the broker is
+      // still creating it) is picked up at the next metadata refresh: every second here, not
+      // librdkafka's default 5 minutes, which outlasts the timeout (the likely cause of one CI
+      // run where ingest's first test got no record in 30 s).
+      'topic.metadata.refresh.interval.ms': 1000,
     },
     { 'auto.offset.reset': 'earliest' },
   );
