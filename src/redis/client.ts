@@ -65,8 +65,8 @@ export function endpointName(cfg: RedisEndpointConfig, role: string): string {
  * takes the place of node-redis's own per-command timer. node-redis gives every command a 5 s
  * `AbortSignal.timeout` that only covers its wait *before* the write (offline queue, a socket
  * that needs drain); the signal cannot be cleared, so 5 s later each one still fires and builds a
- * DOMException unless a GC collected it first, which at low rates it rarely has (a quarter of the
- * main thread's busy time at 100 msg/s: docs/performance.md). A watched client instead
+ * DOMException unless a GC collected it first, which at low rates it rarely has (about a fifth of
+ * the main thread's busy time at 100 msg/s: docs/performance.md). A watched client instead
  *  - has no offline queue: a command sent while the client is not ready fails at once with
  *    ClientOfflineError (retryable, errors.ts), and a socket error fails the commands not yet
  *    written as well as the written ones; callers retry with their backoff, as they did after

@@ -23,11 +23,11 @@ import { freePort, startServer, stopServer, type TestServer } from '../helpers/r
 
 /** Counts the `AbortSignal.timeout` calls made while `body` runs (node-redis's per-command timer). */
 async function countTimers(body: () => Promise<void>): Promise<number> {
-  const original = AbortSignal.timeout.bind(AbortSignal);
+  const original = AbortSignal.timeout;
   let calls = 0;
   AbortSignal.timeout = (ms: number) => {
     calls += 1;
-    return original(ms);
+    return original.call(AbortSignal, ms);
   };
   try {
     await body();
