@@ -12,7 +12,7 @@ import type { RedisEndpointConfig } from '../config/config.js';
 import { ConnectionError, errorMessage } from '../errors.js';
 import { backoffMs } from '../util/retry.js';
 import { clusterEndpoint, connectCluster, type NodeCluster } from './cluster.js';
-import { ReplyWatch } from './reply-watch.js';
+import { isWatched, ReplyWatch } from './reply-watch.js';
 import { connectSentinel, type ClientFactory, type NodeClient } from './sentinel.js';
 
 export type Reply = Buffer | number | null | string | Reply[];
@@ -61,8 +61,9 @@ export function endpointName(cfg: RedisEndpointConfig, role: string): string {
  * The node-redis client options of a connection (auth, TLS, forever-reconnect with backoff,
  * Buffers out). Shared by `connectRedis` and by clients it does not wrap (pub/sub subscribers).
  *
- * `watched`: the connection has a ReplyWatch (`<ROLE>_REDIS_REPLY_TIMEOUT_MS` > 0), which then
- * takes the place of node-redis's own per-command timer. node-redis gives every command a 5 s
+ * `replyTimeoutMs`: the reply deadline of the ReplyWatch the connection runs under (connectRedis,
+ * sentinel.ts; absent for clients without one). When it watches (`isWatched`), the watch takes
+ * the place of node-redis's own per-command timer. node-redis gives every command a 5 s
  * `AbortSignal.timeout` that only covers its wait *before* the write (offline queue, a socket
  * that needs drain); the signal cannot be cleared, so 5 s later each one still fires and builds a
  * DOMException unless a GC collected it first, which at low rates it rarely has (about a fifth of
@@ -74,7 +75,13 @@ export function endpointName(cfg: RedisEndpointConfig, role: string): string {
  *  - has no per-command timer: a command waiting for a socket that does not drain (a hung
  *    server) is caught by the watch like a written one (no reply at all for the timeout).
  */
-export function redisClientOptions(cfg: RedisEndpointConfig, opts: ConnectOptions, reconnect = true, watched = false) {
+export function redisClientOptions(
+  cfg: RedisEndpointConfig,
+  opts: ConnectOptions,
+  reconnect = true,
+  replyTimeoutMs?: number,
+) {
+  const watched = isWatched(replyTimeoutMs);
   const tls = cfg.tls
     ? {
         tls: true as const,
@@ -111,7 +118,7 @@ export async function connectRedis(cfg: RedisEndpointConfig, opts: ConnectOption
   if (cfg.sentinel) return connectSentinel(cfg, opts, nodeClientFactory(cfg, opts));
   if (cfg.cluster) return connectCluster(cfg, opts, () => newCluster(cfg, opts));
   const endpoint = endpointName(cfg, opts.role);
-  const options = redisClientOptions(cfg, opts, true, (cfg.replyTimeoutMs ?? 0) > 0);
+  const options = redisClientOptions(cfg, opts, true, cfg.replyTimeoutMs);
   let client = newRedisClient(options);
   const listeners: ((err: Error) => void)[] = [];
   const emit = (err: Error): void => {
@@ -224,7 +231,7 @@ function nodeClientFactory(cfg: RedisEndpointConfig, opts: ConnectOptions): Clie
     newRedisClient(
       sentinel
         ? redisClientOptions({ ...cfg, ...node, ...sentinelAuth }, { role: opts.role, db: 0 }, false)
-        : redisClientOptions({ ...cfg, ...node }, opts, true, (cfg.replyTimeoutMs ?? 0) > 0),
+        : redisClientOptions({ ...cfg, ...node }, opts, true, cfg.replyTimeoutMs),
     ) as unknown as NodeClient;
 }
 

@@ -39,6 +39,11 @@ function tick(): void {
   for (const members of groups.values()) for (const w of members) w.check(now);
 }
 
+/** Whether a connection with this `<ROLE>_REDIS_REPLY_TIMEOUT_MS` is watched (0 or absent: never). */
+export function isWatched(timeoutMs: number | undefined): boolean {
+  return (timeoutMs ?? 0) > 0;
+}
+
 export class ReplyWatch {
   private waiting = 0;
   private progressAt = Date.now();
@@ -54,7 +59,7 @@ export class ReplyWatch {
     /** The endpoint: connections of one group share a stall (see the invariants). */
     private readonly group = '',
   ) {
-    if (timeoutMs <= 0) return;
+    if (!isWatched(timeoutMs)) return;
     let members = groups.get(group);
     if (!members) groups.set(group, (members = new Set()));
     members.add(this);
@@ -63,7 +68,7 @@ export class ReplyWatch {
 
   /** Watches one command's reply; returns `reply` unchanged. */
   track<T>(args: readonly (string | Buffer)[], reply: Promise<T>): Promise<T> {
-    if (this.timeoutMs <= 0) return reply;
+    if (!isWatched(this.timeoutMs)) return reply;
     const now = Date.now();
     if (this.waiting === 0) this.progressAt = now;
     this.waiting += 1;

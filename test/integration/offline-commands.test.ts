@@ -37,6 +37,13 @@ async function countTimers(body: () => Promise<void>): Promise<number> {
   return calls;
 }
 
+/** node-redis timers made by 50 commands sent at once on `conn` (see countTimers). */
+function timersOf50Commands(conn: RedisConnection): Promise<number> {
+  return countTimers(async () => {
+    await Promise.all(Array.from({ length: 50 }, (_, i) => conn.send(['SET', `offline:${i}`, 'v'])));
+  });
+}
+
 /** Sends `args` until a reply comes (the client reconnects meanwhile), at most `ms`. */
 async function untilAnswered(conn: RedisConnection, args: string[], ms: number): Promise<Reply> {
   const deadline = Date.now() + ms;
@@ -85,9 +92,7 @@ describe('commands while the Redis server is away', () => {
 
   it('with the reply deadline: no timer per command; a command fails at once while the server is down, and the connection recovers', async () => {
     const c = (conn = await connect('30000'));
-    const timers = await countTimers(async () => {
-      await Promise.all(Array.from({ length: 50 }, (_, i) => c.send(['SET', `offline:${i}`, 'v'])));
-    });
+    const timers = await timersOf50Commands(c);
     assert.equal(timers, 0, 'no AbortSignal.timeout for the 50 commands');
 
     await stopServer(server);
@@ -109,9 +114,7 @@ describe('commands while the Redis server is away', () => {
 
   it('without it (0): node-redis times every command, and one sent while the server is down waits for it', async () => {
     const c = (conn = await connect('0'));
-    const timers = await countTimers(async () => {
-      await Promise.all(Array.from({ length: 50 }, (_, i) => c.send(['SET', `offline:${i}`, 'v'])));
-    });
+    const timers = await timersOf50Commands(c);
     assert.equal(timers, 50, 'one AbortSignal.timeout per command');
 
     await stopServer(server);
