@@ -49,6 +49,8 @@ export interface BenchOptions {
   /** Backlog size of every drain and producer ceiling instead of the plan's. */
   messages?: number;
   profileDir?: string;
+  /** Extra Node / V8 flags of the service process (`--node-flag`, repeatable), e.g. GC flags not allowed in NODE_OPTIONS. */
+  nodeFlags?: readonly string[];
   logDir?: string;
   /** A built CLI entry to run instead of compiling src/ (before/after comparisons). */
   daemon?: string;
@@ -118,7 +120,10 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   const has = (p: Phase): boolean => opts.phases.includes(p);
   if (opts.daemon) useDaemon(opts.daemon);
   if (has('drain') || has('latency') || has('idle')) log(`daemon: ${buildDaemon()}`);
-  const nodeFlags = opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${resolve(opts.profileDir)}`] : [];
+  const nodeFlags = [
+    ...(opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${resolve(opts.profileDir)}`] : []),
+    ...(opts.nodeFlags ?? []),
+  ];
 
   for (const size of opts.sizes) {
     const messages = opts.messages ?? plan.messages(size);
@@ -149,10 +154,11 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
     }
   }
   if (has('latency')) {
-    const floorRate = (opts.rates ?? plan.latencyRates)[0] ?? 5000;
-    log(`latency floor: raw producer -> consumer at ${floorRate} msg/s`);
-    report.latency.push(await latencyFloor(env, floorRate, 1000, plan.latencyWarmupMs, plan.latencyMeasureMs));
     for (const rate of opts.rates ?? plan.latencyRates) {
+      // The floor at every rate, just before the service at that rate: the two then share the
+      // machine's phase (a stalling VM shows in both), and each rate has its own reference.
+      log(`latency floor: raw producer -> consumer at ${rate} msg/s`);
+      report.latency.push(await latencyFloor(env, rate, 1000, plan.latencyWarmupMs, plan.latencyMeasureMs));
       for (const exactlyOnce of opts.exactlyOnce ? [false, true] : [false]) {
         log(`latency: ${rate} msg/s offered${exactlyOnce ? ', exactly-once' : ''}`);
         report.latency.push(
@@ -198,6 +204,7 @@ function parseArgs(argv: readonly string[]): BenchOptions & { json?: string; dow
   const phases = (list('--only') ?? [...PHASES]) as Phase[];
   for (const p of phases) if (!PHASES.includes(p)) throw new Error(`--only: unknown phase "${p}"`);
   const overrides: Record<string, string> = {};
+  const nodeFlags = argv.flatMap((a, i) => (a === '--node-flag' && argv[i + 1] ? [argv[i + 1] as string] : []));
   argv.forEach((a, i) => {
     if (a !== '--set') return;
     const [k, ...v] = (argv[i + 1] ?? '').split('=');
@@ -220,6 +227,7 @@ function parseArgs(argv: readonly string[]): BenchOptions & { json?: string; dow
     ...(json ? { json } : {}),
     ...(messages ? { messages: Number(messages) } : {}),
     ...(profileDir ? { profileDir } : {}),
+    ...(nodeFlags.length > 0 ? { nodeFlags } : {}),
     ...(logDir ? { logDir } : {}),
     ...(daemon ? { daemon } : {}),
     ...(rates ? { rates } : {}),
