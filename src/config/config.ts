@@ -29,6 +29,8 @@ export interface RedisEndpointConfig {
   readonly cluster?: { readonly nodes: readonly HostPort[] } | undefined;
   /** `<ROLE>_REDIS_REPLY_TIMEOUT_MS`: a connection whose peer stays silent this long while commands wait is replaced (redis/reply-watch.ts); 0 or absent: never. */
   readonly replyTimeoutMs?: number;
+  /** Target only: WAIT's own time (TARGET_REDIS_REPLICA_ACK_TIMEOUT_MS), on top of the reply deadline of a cluster node's socket. */
+  readonly replicaAckTimeoutMs?: number;
 }
 
 export interface HostPort {

@@ -95,7 +95,7 @@ export const FIELDS: readonly FieldSpec[] = [
     unit: 'ms',
     group: 'source',
     description:
-      "A connection to the source Redis that gets no reply at all for this long while commands wait (a link dropped without a reset, a hung server) is replaced and the commands retried; without it TCP gives up after ~15 min. Blocking reads and WAIT get their own time on top. While it is on, node-redis's 5 s timer per command and its offline queue are off (a command sent while the server is unreachable fails at once and is retried). 0 = never, and node-redis's defaults.",
+      "A connection to the source Redis that gets no reply at all for this long while commands wait (a link dropped without a reset, a hung server) is replaced and the commands retried; without it TCP gives up after ~15 min. Blocking reads and WAIT get their own time on top. While it is on, node-redis's offline queue is off (a command sent while the server is unreachable fails at once and is retried). 0 = never; then node-redis's offline queue stays, and a command not sent within 5-6 s fails and is retried (node-redis's own 5 s deadline, kept without its timer per command).",
   }),
   f({
     env: 'SOURCE_REDIS_SENTINELS',
@@ -302,7 +302,7 @@ export const FIELDS: readonly FieldSpec[] = [
     unit: 'ms',
     group: 'target',
     description:
-      "A connection to the target Redis that gets no reply at all for this long while commands wait (a link dropped without a reset, a hung server) is replaced and the commands retried; without it TCP gives up after ~15 min. Blocking reads and WAIT get their own time on top. While it is on, node-redis's 5 s timer per command and its offline queue are off (a command sent while the server is unreachable fails at once and is retried). 0 = never, and node-redis's defaults.",
+      "A connection to the target Redis that gets no reply at all for this long while commands wait (a link dropped without a reset, a hung server) is replaced and the commands retried; without it TCP gives up after ~15 min. Blocking reads and WAIT get their own time on top. A Redis Cluster's node socket with no traffic at all for this long (plus TARGET_REDIS_REPLICA_ACK_TIMEOUT_MS) is closed and reconnected, an idle one too. While it is on, a standalone or Sentinel connection has no node-redis offline queue (a command sent while the server is unreachable fails at once and is retried). 0 = never; then node-redis's offline queue stays, and a command not sent within 5-6 s fails and is retried (node-redis's own 5 s deadline, kept without its timer per command).",
   }),
   f({
     env: 'TARGET_REDIS_SENTINELS',

@@ -12,6 +12,7 @@ import type { RedisEndpointConfig } from '../config/config.js';
 import { ConnectionError, errorMessage } from '../errors.js';
 import { backoffMs } from '../util/retry.js';
 import { clusterEndpoint, connectCluster, type NodeCluster } from './cluster.js';
+import { deadlineOptions, unsentError } from './command-deadline.js';
 import { isWatched, ReplyWatch } from './reply-watch.js';
 import { connectSentinel, type ClientFactory, type NodeClient } from './sentinel.js';
 
@@ -62,18 +63,18 @@ export function endpointName(cfg: RedisEndpointConfig, role: string): string {
  * Buffers out). Shared by `connectRedis` and by clients it does not wrap (pub/sub subscribers).
  *
  * `replyTimeoutMs`: the reply deadline of the ReplyWatch the connection runs under (connectRedis,
- * sentinel.ts; absent for clients without one). When it watches (`isWatched`), the watch takes
- * the place of node-redis's own per-command timer. node-redis gives every command a 5 s
- * `AbortSignal.timeout` that only covers its wait *before* the write (offline queue, a socket
- * that needs drain); the signal cannot be cleared, so 5 s later each one still fires and builds a
- * DOMException unless a GC collected it first, which at low rates it rarely has (about a fifth of
- * the main thread's busy time at 100 msg/s: docs/performance.md). A watched client instead
- *  - has no offline queue: a command sent while the client is not ready fails at once with
- *    ClientOfflineError (retryable, errors.ts), and a socket error fails the commands not yet
- *    written as well as the written ones; callers retry with their backoff, as they did after
- *    the 5 s timeout before;
- *  - has no per-command timer: a command waiting for a socket that does not drain (a hung
- *    server) is caught by the watch like a written one (no reply at all for the timeout).
+ * sentinel.ts; 0 for one without a watch that sends `deadlineOptions()` with every command: the
+ * cluster client, a variable at 0; absent for clients left to node-redis's defaults: pub/sub
+ * subscribers, Sentinel monitors). Given, the client has no node-redis timer per command
+ * (`timeout: 0`, command-deadline.ts says why):
+ *  - watched (`isWatched`), the watch takes the timer's place, and the client has no offline
+ *    queue: a command sent while the client is not ready fails at once with ClientOfflineError
+ *    (retryable, errors.ts), and a socket error fails the commands not yet written as well as the
+ *    written ones; callers retry with their backoff, as they did after the 5 s timeout before. A
+ *    command waiting for a socket that does not drain (a hung server) is caught by the watch like
+ *    a written one (no reply at all for the timeout);
+ *  - not watched (0), the offline queue stays, and the shared deadline of command-deadline.ts
+ *    fails a command still unwritten after 5-6 s, as node-redis's timer did after 5 s.
  */
 export function redisClientOptions(
   cfg: RedisEndpointConfig,
@@ -105,7 +106,10 @@ export function redisClientOptions(
       reconnectStrategy: reconnect ? (retries: number) => backoffMs(retries, 100, 5_000) : (false as const),
       ...tls,
     },
-    commandOptions: { typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer }, ...(watched ? { timeout: 0 } : {}) },
+    commandOptions: {
+      typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer },
+      ...(replyTimeoutMs !== undefined ? { timeout: 0 } : {}),
+    },
     ...(watched ? { disableOfflineQueue: true } : {}),
   };
 }
@@ -118,7 +122,7 @@ export async function connectRedis(cfg: RedisEndpointConfig, opts: ConnectOption
   if (cfg.sentinel) return connectSentinel(cfg, opts, nodeClientFactory(cfg, opts));
   if (cfg.cluster) return connectCluster(cfg, opts, () => newCluster(cfg, opts));
   const endpoint = endpointName(cfg, opts.role);
-  const options = redisClientOptions(cfg, opts, true, cfg.replyTimeoutMs);
+  const options = redisClientOptions(cfg, opts, true, cfg.replyTimeoutMs ?? 0);
   let client = newRedisClient(options);
   const listeners: ((err: Error) => void)[] = [];
   const emit = (err: Error): void => {
@@ -180,10 +184,19 @@ export async function connectRedis(cfg: RedisEndpointConfig, opts: ConnectOption
     },
     endpoint,
   );
+  // Not watched: node-redis's pre-write deadline, shared (command-deadline.ts).
+  const where = `${endpoint} (db ${opts.db})`;
+  const send = watch.active
+    ? (args: readonly (string | Buffer)[]) =>
+        watch.track(args, client.sendCommand(args as (string | Buffer)[]) as Promise<Reply>)
+    : (args: readonly (string | Buffer)[]) =>
+        (client.sendCommand(args as (string | Buffer)[], deadlineOptions()) as Promise<Reply>).catch((err: unknown) =>
+          unsentError(where, err),
+        );
   return {
     endpoint,
     db: opts.db,
-    send: (args) => watch.track(args, client.sendCommand(args as (string | Buffer)[]) as Promise<Reply>),
+    send,
     isReady: () => client.isReady,
     close: async () => {
       watch.close();
@@ -202,12 +215,24 @@ export async function connectRedis(cfg: RedisEndpointConfig, opts: ConnectOption
 /**
  * node-redis's cluster client: seeds from TARGET_REDIS_CLUSTER_NODES; auth, TLS, reconnect and
  * name of every node from `defaults` (the client uses only host/port of the seeds).
+ *
+ * A silent node (cluster.ts): with TARGET_REDIS_REPLY_TIMEOUT_MS, every node socket has
+ * node-redis's `socketTimeout` of that plus WAIT's own time (TARGET_REDIS_REPLICA_ACK_TIMEOUT_MS):
+ * a socket with no traffic at all for that long is closed (SocketTimeoutError, retryable) and
+ * reconnected, failing the commands written to it.
  */
 function newCluster(cfg: RedisEndpointConfig, opts: ConnectOptions): NodeCluster {
   const seeds = cfg.cluster?.nodes ?? [];
   const first = seeds[0] ?? { host: cfg.host, port: cfg.port };
-  const o = redisClientOptions({ ...cfg, ...first }, { ...opts, db: 0 });
-  const socket: Partial<typeof o.socket> = { ...o.socket };
+  // No ReplyWatch here: no node-redis timer per command either; cluster.ts sends every command
+  // with the shared pre-write deadline (command-deadline.ts).
+  const o = redisClientOptions({ ...cfg, ...first }, { ...opts, db: 0 }, true, 0);
+  const replyTimeoutMs = cfg.replyTimeoutMs ?? 0;
+  const socketTimeout = isWatched(replyTimeoutMs) ? replyTimeoutMs + (cfg.replicaAckTimeoutMs ?? 0) : 0;
+  const socket: Partial<typeof o.socket> & { socketTimeout?: number } = {
+    ...o.socket,
+    ...(socketTimeout > 0 ? { socketTimeout } : {}),
+  };
   delete socket.host;
   delete socket.port;
   const auth = {
@@ -231,7 +256,7 @@ function nodeClientFactory(cfg: RedisEndpointConfig, opts: ConnectOptions): Clie
     newRedisClient(
       sentinel
         ? redisClientOptions({ ...cfg, ...node, ...sentinelAuth }, { role: opts.role, db: 0 }, false)
-        : redisClientOptions({ ...cfg, ...node }, opts, true, cfg.replyTimeoutMs),
+        : redisClientOptions({ ...cfg, ...node }, opts, true, cfg.replyTimeoutMs ?? 0),
     ) as unknown as NodeClient;
 }
 

@@ -8,12 +8,23 @@
  * must reach one node on purpose (WAIT after a write, SCAN of one master) uses `sendTo(key)` or
  * `masters()`. Multi-key commands (DEL, EXISTS, UNLINK) whose keys span slots are split per slot.
  *
+ * A silent node: no ReplyWatch (reply-watch.ts), since node-redis manages the node sockets; with
+ * TARGET_REDIS_REPLY_TIMEOUT_MS each node socket has node-redis's `socketTimeout` instead (that
+ * plus WAIT's time, TARGET_REDIS_REPLICA_ACK_TIMEOUT_MS): a socket with no traffic at all for that
+ * long is closed and reconnected, failing what was written to it (SocketTimeoutError, retryable).
+ * An idle node socket is reconnected that way too (harmless: nothing waited on it). node-redis's
+ * pre-write deadline is kept, shared (command-deadline.ts): every command goes with
+ * `deadlineOptions()`, the client has no timer per command.
+ *
  * Contract: every key of one script call must hash to one slot (the cluster key layout puts a
  * hash tag in every key of a batch: buffer/cluster-layout.ts); CROSSSLOT is a bug, not retried.
  */
 import type { RedisEndpointConfig } from '../config/config.js';
 import { ConnectionError, errorMessage } from '../errors.js';
 import type { ConnectOptions, RedisConnection, Reply } from './client.js';
+import { deadlineOptions, unsentError } from './command-deadline.js';
+
+type CommandDeadline = ReturnType<typeof deadlineOptions>;
 
 /** What the cluster buffer needs beyond RedisConnection. */
 export interface ClusterRouting {
@@ -39,10 +50,12 @@ export interface NodeCluster {
     firstKey: string | Buffer | undefined,
     isReadonly: boolean | undefined,
     args: (string | Buffer)[],
+    options?: CommandDeadline,
   ): Promise<unknown>;
-  nodeClient(
-    node: unknown,
-  ): Promise<{ sendCommand(args: (string | Buffer)[]): Promise<unknown>; readonly isReady: boolean }>;
+  nodeClient(node: unknown): Promise<{
+    sendCommand(args: (string | Buffer)[], options?: CommandDeadline & { timeout?: number }): Promise<unknown>;
+    readonly isReady: boolean;
+  }>;
   close(): Promise<void>;
   destroy(): void;
   on(event: 'error', listener: (err: unknown) => void): unknown;
@@ -107,18 +120,24 @@ export async function connectCluster(
     const name = String(args[0] ?? '').toUpperCase();
     if (MULTI_KEY.has(name) && args.length > 2) {
       // One call per key keeps it simple and slot-safe; the client pipelines them.
+      const deadline = deadlineOptions();
       const replies = await Promise.all(
-        args.slice(1).map((k) => cluster.sendCommand(k, false, [args[0] as string, k]) as Promise<number>),
-      );
+        args.slice(1).map((k) => cluster.sendCommand(k, false, [args[0] as string, k], deadline) as Promise<number>),
+      ).catch((err: unknown) => unsentError(endpoint, err));
       return replies.reduce((a, b) => a + Number(b), 0);
     }
-    return (await cluster.sendCommand(routingKey(args), false, args as (string | Buffer)[])) as Reply;
+    return (await cluster
+      .sendCommand(routingKey(args), false, args as (string | Buffer)[], deadlineOptions())
+      .catch((err: unknown) => unsentError(endpoint, err))) as Reply;
   };
   const conn: ClusterConnection = {
     endpoint,
     db: 0,
     send,
-    sendTo: async (key, args) => (await cluster.sendCommand(key, false, args as (string | Buffer)[])) as Reply,
+    sendTo: async (key, args) =>
+      (await cluster
+        .sendCommand(key, false, args as (string | Buffer)[], deadlineOptions())
+        .catch((err: unknown) => unsentError(endpoint, err))) as Reply,
     async masters() {
       return Promise.all(
         cluster.masters.map(async (m) => {
@@ -126,7 +145,11 @@ export async function connectCluster(
           const one: RedisConnection = {
             endpoint: `${endpoint} master ${m.host}:${m.port}`,
             db: 0,
-            send: async (args) => (await client.sendCommand(args as (string | Buffer)[])) as Reply,
+            // A node client has node-redis's default timer: off, for the shared deadline.
+            send: async (args) =>
+              (await client
+                .sendCommand(args as (string | Buffer)[], { timeout: 0, ...deadlineOptions() })
+                .catch((err: unknown) => unsentError(one.endpoint, err))) as Reply,
             isReady: () => client.isReady,
             close: async () => undefined, // owned by the cluster client
             onError: (l) => listeners.push(l),

@@ -21,6 +21,7 @@
  * followed, so a SyncError wrapping a reply is classified by the reply.
  */
 import {
+  AbortError,
   ClientClosedError,
   ClientOfflineError,
   ConnectionTimeoutError,
@@ -57,8 +58,13 @@ const BY_PREFIX: Readonly<Record<string, RedisErrorKind>> = {
 /** Replies of kind `other` that mean "try again later": a busy script, a failover, a cluster reshard. */
 const TRANSIENT_OTHER = new Set(['BUSY', 'MASTERDOWN', 'TRYAGAIN', 'CLUSTERDOWN', 'NOREPLICAS']);
 
-/** node-redis's client-side failures: no reply came (socket closed, client offline, timeout). */
+/**
+ * node-redis's client-side failures: no reply came (socket closed, client offline, timeout, or
+ * AbortError: not written within the shared pre-write deadline, command-deadline.ts; the product
+ * aborts commands for nothing else).
+ */
 const CLIENT_FAILURES = [
+  AbortError,
   ClientClosedError,
   ClientOfflineError,
   ConnectionTimeoutError,

@@ -23,7 +23,8 @@
  *  - One timer for every watch of the process (1 s, unref'd): no timer per command.
  *
  * Used by the standalone connections (client.ts) and the Sentinel ones (sentinel.ts, which
- * connects to the master anew). Not by the cluster client: node-redis manages its node sockets.
+ * connects to the master anew). Not by the cluster client, whose node sockets node-redis manages:
+ * there node-redis's `socketTimeout` does the same job per node socket (client.ts newCluster).
  */
 
 /** What a connection does when its peer went silent: replace its client, say why. */
@@ -64,6 +65,11 @@ export class ReplyWatch {
     if (!members) groups.set(group, (members = new Set()));
     members.add(this);
     ticker ??= setInterval(tick, TICK_MS).unref();
+  }
+
+  /** Whether this watch watches (`isWatched` of its timeout). */
+  get active(): boolean {
+    return isWatched(this.timeoutMs);
   }
 
   /** Watches one command's reply; returns `reply` unchanged. */

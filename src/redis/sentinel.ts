@@ -28,6 +28,7 @@ import { ConnectionError, errorMessage } from '../errors.js';
 import { backoffMs, sleep } from '../util/retry.js';
 import type { ConnectOptions, RedisConnection, Reply } from './client.js';
 import { describeRedisError, needsRediscovery } from './errors.js';
+import { deadlineOptions, unsentError } from './command-deadline.js';
 import { ReplyWatch } from './reply-watch.js';
 import { topologyEvents } from './topology.js';
 
@@ -36,7 +37,7 @@ export interface NodeClient {
   readonly isReady: boolean;
   readonly isOpen: boolean;
   connect(): Promise<unknown>;
-  sendCommand(args: (string | Buffer)[]): Promise<unknown>;
+  sendCommand(args: (string | Buffer)[], options?: { abortSignal?: AbortSignal }): Promise<unknown>;
   close(): Promise<void>;
   destroy(): void;
   on(event: 'error', listener: (err: unknown) => void): unknown;
@@ -295,6 +296,11 @@ export class SentinelConnection implements RedisConnection {
     const client = this.client;
     if (this.closed || !client) throw new ConnectionError(`${this.endpoint}: connection closed`, { retryable: true });
     try {
+      // Not watched: node-redis's pre-write deadline, shared (command-deadline.ts).
+      if (!this.watch.active)
+        return (await client
+          .sendCommand(args as (string | Buffer)[], deadlineOptions())
+          .catch((err: unknown) => unsentError(this.endpoint, err))) as Reply;
       return (await this.watch.track(args, client.sendCommand(args as (string | Buffer)[]))) as Reply;
     } catch (err) {
       // Only for the node still in use: commands failed by the switch itself need no other one.

@@ -258,6 +258,12 @@ export async function sentinelFailover(set: SentinelSetName): Promise<void> {
 }
 
 /** Kills one node (SIGKILL: no AOF flush beyond everysec, no goodbye to replicas or clients). */
+/** The pid of a running data node of the set (undefined: not running). */
+export function nodePid(set: ReplicatedName, port: number): number | undefined {
+  const paths = nodePaths(set, port);
+  return ownedPid(paths.pidFile, paths.configFile);
+}
+
 export async function killNode(set: ReplicatedName, port: number): Promise<void> {
   const paths = nodePaths(set, port);
   const pid = ownedPid(paths.pidFile, paths.configFile);

@@ -16,23 +16,59 @@ import { readStatus } from '../../src/cli/status.js';
 import { TargetRefusedError } from '../../src/errors.js';
 import { loadConfig } from '../../src/config/config.js';
 import { asArray, connectRedis } from '../../src/redis/client.js';
+import { isRetryableRedisError } from '../../src/redis/errors.js';
+import { isCluster } from '../../src/redis/cluster.js';
 import { stackEnv } from '../../src/stack/index.js';
 import {
   clusterEnv,
   clusterNodes,
   SET_PASSWORD,
   admin,
+  nodePid,
   startCluster,
   stopReplicated,
+  waitClusterHealthy,
 } from '../../src/stack/replicated.js';
+import { sleep } from '../../src/stack/process.js';
 import { clusterTable, runClusterScenarios } from '../chaos/cluster.js';
 import { ensureStack, uid } from '../helpers/real-stack.js';
+import { untilAnswered } from '../helpers/answers.js';
+import { countTimers } from '../helpers/timers.js';
 
-function clusterConfig(prefix: string) {
-  const env: Record<string, string> = { ...stackEnv('plaintext'), ...clusterEnv(), TARGET_REDIS_KEY_PREFIX: prefix };
+function clusterConfig(prefix: string, extra: Record<string, string> = {}) {
+  const env: Record<string, string> = {
+    ...stackEnv('plaintext'),
+    ...clusterEnv(),
+    TARGET_REDIS_KEY_PREFIX: prefix,
+    ...extra,
+  };
   delete env['TARGET_REDIS_HOST'];
   delete env['TARGET_REDIS_PORT'];
   return loadConfig({ configFile: null, env });
+}
+
+/** The port of the master that holds `key` (the others answer MOVED). */
+async function ownerOf(key: string): Promise<number> {
+  for (const m of (await clusterNodes()).filter((n) => n.master && !n.failed && n.slots > 0)) {
+    try {
+      await admin(m.port, SET_PASSWORD, ['GET', key]);
+      return m.port;
+    } catch {
+      // MOVED: not this one
+    }
+  }
+  throw new Error(`no master holds ${key}`);
+}
+
+/** The outcome of `p`, or 'pending' if it has none after `ms`. */
+async function within(p: Promise<unknown>, ms: number): Promise<'settled' | 'pending'> {
+  return Promise.race([
+    p.then(
+      () => 'settled' as const,
+      () => 'settled' as const,
+    ),
+    sleep(ms).then(() => 'pending' as const),
+  ]);
 }
 
 describe('Redis Cluster as the target', () => {
@@ -132,6 +168,82 @@ describe('Redis Cluster as the target', () => {
     } finally {
       await admin(evicting.port, SET_PASSWORD, ['CONFIG', 'SET', 'maxmemory', '0', 'maxmemory-policy', 'noeviction']);
       await conn.close();
+    }
+  });
+
+  it("sends every command without node-redis's timer per command (the shared pre-write deadline instead)", async () => {
+    const prefix = `tm${uid()}:`;
+    const cfg = clusterConfig(prefix);
+    const conn = await connectRedis(cfg.target, { role: 'target', db: 0, connectTimeoutMs: 10_000 });
+    try {
+      assert.ok(isCluster(conn));
+      const keys = Array.from({ length: 50 }, (_, i) => `${prefix}k${i}`);
+      let deleted: unknown;
+      let sizes: unknown[] = [];
+      const timers = await countTimers(async () => {
+        await Promise.all(keys.map((k) => conn.send(['SET', k, 'v'])));
+        assert.equal(String(await conn.sendTo(keys[0] as string, ['GET', keys[0] as string])), 'v');
+        deleted = await conn.send(['DEL', ...keys]); // split per key: slots differ
+        sizes = await Promise.all((await conn.masters()).map((m) => m.send(['DBSIZE'])));
+      });
+      assert.equal(deleted, 50, 'the 50 keys, over every slot they hash to');
+      assert.ok(sizes.length >= 3, 'every master answered');
+      assert.equal(timers, 0, 'no AbortSignal.timeout for the 100-odd commands');
+    } finally {
+      await conn.close();
+    }
+  });
+
+  it('a master that goes silent (SIGSTOP) fails the commands written to it after TARGET_REDIS_REPLY_TIMEOUT_MS, retryable; at 0 they wait', async () => {
+    const prefix = `sl${uid()}:`;
+    const key = `${prefix}k`;
+    const connect = (ms: string) =>
+      connectRedis(clusterConfig(prefix, { TARGET_REDIS_REPLY_TIMEOUT_MS: ms }).target, {
+        role: 'target',
+        db: 0,
+        connectTimeoutMs: 10_000,
+      });
+    const watched = await connect('1000');
+    const unwatched = await connect('0');
+    try {
+      assert.equal(String(await watched.send(['SET', key, 'v'])), 'OK');
+      assert.equal(String(await unwatched.send(['GET', key])), 'v', 'both connected to the owner');
+      const owner = await ownerOf(key);
+      const pid = nodePid('cluster', owner);
+      assert.ok(pid !== undefined, `the pid of the master on port ${owner}`);
+      // A silent node: the process stopped, its sockets open (as a link dropped without a reset).
+      process.kill(pid, 'SIGSTOP');
+      let waiting: Promise<unknown>;
+      try {
+        const t0 = Date.now();
+        waiting = unwatched.send(['GET', key]);
+        // Bounded, so that a command that keeps waiting fails the test instead of hanging it.
+        const err = await Promise.race([
+          watched.send(['GET', key]).then(
+            () => 'answered',
+            (e: unknown) => e,
+          ),
+          sleep(8000).then(() => 'still waiting after 8 s'),
+        ]);
+        const tookMs = Date.now() - t0;
+        assert.ok(err instanceof Error, 'the command on the silent node failed');
+        assert.ok(isRetryableRedisError(err), `retryable: ${String(err)}`);
+        // The node socket's deadline: the reply timeout plus WAIT's own time (1 s by default).
+        assert.ok(tookMs >= 1500 && tookMs < 5000, `after the node's socket deadline of 2 s (${tookMs} ms)`);
+        assert.equal(await within(waiting, 300), 'pending', 'at 0 the command still waits');
+      } finally {
+        process.kill(pid, 'SIGCONT');
+      }
+      await waitClusterHealthy(); // the stop may have started a failover
+      assert.equal(String(await waiting), 'v', 'the waiting command is answered once the node is back');
+      assert.equal(
+        String(await untilAnswered(watched, ['GET', key], 30_000)),
+        'v',
+        'the watched connection works again',
+      );
+    } finally {
+      await watched.close();
+      await unwatched.close();
     }
   });
 

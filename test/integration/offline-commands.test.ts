@@ -7,54 +7,29 @@
  *    (its 5 s `AbortSignal.timeout`, which fires and builds a DOMException 5 s after every command
  *    that was not collected yet) and no offline queue: a command sent while the server is down
  *    fails at once, retryable, and the same connection works again once the server is back.
- *  - Without it (0), node-redis's defaults stay: the timer per command, and a command sent while
- *    the server is down waits in the offline queue and is answered once it is back.
+ *  - Without it (0), node-redis's offline queue stays and so does its deadline for a command not
+ *    yet written, shared (redis/command-deadline.ts) instead of a timer per command: a command sent
+ *    while the server is down waits in the queue and is answered if the server is back within
+ *    5 s; after 5-6 s it fails, retryable, saying so.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { connectRedis, type RedisConnection, type Reply } from '../../src/redis/client.js';
+import { connectRedis, type RedisConnection } from '../../src/redis/client.js';
 import { isRetryableRedisError } from '../../src/redis/errors.js';
 import { sleep } from '../../src/stack/process.js';
 import { stackConfig } from '../helpers/real-stack.js';
+import { untilAnswered } from '../helpers/answers.js';
+import { countTimers } from '../helpers/timers.js';
 import { freePort, startServer, stopServer, type TestServer } from '../helpers/redis-server.js';
-
-/** Counts the `AbortSignal.timeout` calls made while `body` runs (node-redis's per-command timer). */
-async function countTimers(body: () => Promise<void>): Promise<number> {
-  const original = AbortSignal.timeout;
-  let calls = 0;
-  AbortSignal.timeout = (ms: number) => {
-    calls += 1;
-    return original.call(AbortSignal, ms);
-  };
-  try {
-    await body();
-  } finally {
-    AbortSignal.timeout = original;
-  }
-  return calls;
-}
 
 /** node-redis timers made by 50 commands sent at once on `conn` (see countTimers). */
 function timersOf50Commands(conn: RedisConnection): Promise<number> {
   return countTimers(async () => {
     await Promise.all(Array.from({ length: 50 }, (_, i) => conn.send(['SET', `offline:${i}`, 'v'])));
   });
-}
-
-/** Sends `args` until a reply comes (the client reconnects meanwhile), at most `ms`. */
-async function untilAnswered(conn: RedisConnection, args: string[], ms: number): Promise<Reply> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      return await conn.send(args);
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await sleep(100);
-    }
-  }
 }
 
 describe('commands while the Redis server is away', () => {
@@ -112,10 +87,10 @@ describe('commands while the Redis server is away', () => {
     assert.equal(c.isReady(), true);
   });
 
-  it('without it (0): node-redis times every command, and one sent while the server is down waits for it', async () => {
+  it('without it (0): no timer per command either; a command sent while the server is down waits for it, 5-6 s at most', async () => {
     const c = (conn = await connect('0'));
     const timers = await timersOf50Commands(c);
-    assert.equal(timers, 50, 'one AbortSignal.timeout per command');
+    assert.equal(timers, 0, 'no AbortSignal.timeout for the 50 commands');
 
     await stopServer(server);
     await sleep(200);
@@ -123,5 +98,32 @@ describe('commands while the Redis server is away', () => {
     await sleep(300);
     await start();
     assert.equal(String(await waiting), 'OK', 'answered from the offline queue once the server is back');
+
+    await stopServer(server);
+    await sleep(200);
+    const t0 = Date.now();
+    const err = await c.send(['GET', 'offline:queued']).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    const tookMs = Date.now() - t0;
+    assert.ok(err instanceof Error, 'the command failed');
+    assert.ok(isRetryableRedisError(err), `retryable: ${String(err)}`);
+    assert.match(
+      err.message,
+      new RegExp(`127\\.0\\.0\\.1:${port}.*without being sent`),
+      'names the endpoint and the cause',
+    );
+    assert.ok(
+      tookMs >= 4500 && tookMs < 8000,
+      `failed after node-redis's 5 s deadline, give or take its 1 s slot (${tookMs} ms)`,
+    );
+
+    await start();
+    assert.equal(
+      String(await untilAnswered(c, ['SET', 'offline:again', 'v'], 15_000)),
+      'OK',
+      'the same connection answers again',
+    );
   });
 });
