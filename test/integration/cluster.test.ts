@@ -60,6 +60,16 @@ async function ownerOf(key: string): Promise<number> {
   throw new Error(`no master holds ${key}`);
 }
 
+/** total_connections_received of every master, by port (INFO stats; this call's own connection included). */
+async function connectionsReceived(): Promise<Map<number, number>> {
+  const out = new Map<number, number>();
+  for (const m of (await clusterNodes()).filter((n) => n.master && !n.failed && n.slots > 0)) {
+    const info = String(await admin(m.port, SET_PASSWORD, ['INFO', 'stats']));
+    out.set(m.port, Number(/total_connections_received:(\d+)/.exec(info)?.[1]));
+  }
+  return out;
+}
+
 /** The outcome of `p`, or 'pending' if it has none after `ms`. */
 async function within(p: Promise<unknown>, ms: number): Promise<'settled' | 'pending'> {
   return Promise.race([
@@ -189,6 +199,37 @@ describe('Redis Cluster as the target', () => {
       assert.equal(deleted, 50, 'the 50 keys, over every slot they hash to');
       assert.ok(sizes.length >= 3, 'every master answered');
       assert.equal(timers, 0, 'no AbortSignal.timeout for the 100-odd commands');
+    } finally {
+      await conn.close();
+    }
+  });
+
+  it('an idle connection whose node sockets passed their deadline answers at once, with no error reported', async () => {
+    const prefix = `id${uid()}:`;
+    // Node sockets time out after 200 + 1 ms of silence (reply timeout + WAIT's time).
+    const cfg = clusterConfig(prefix, {
+      TARGET_REDIS_REPLY_TIMEOUT_MS: '200',
+      TARGET_REDIS_REPLICA_ACK_TIMEOUT_MS: '1',
+    });
+    const conn = await connectRedis(cfg.target, { role: 'target', db: 0, connectTimeoutMs: 10_000 });
+    const errors: string[] = [];
+    conn.onError((err) => errors.push(err.message));
+    try {
+      const keys = Array.from({ length: 30 }, (_, i) => `${prefix}k${i}`);
+      await Promise.all(keys.map((k) => conn.send(['SET', k, 'v'])));
+      const before = await connectionsReceived();
+      await sleep(1500); // idle: every node socket is closed and reconnected, several times
+      const after = await connectionsReceived();
+      for (const [port, n] of before)
+        // More than this check's own INFO connection: the client's node socket came back at least once.
+        assert.ok((after.get(port) ?? 0) - n >= 2, `master ${port} saw the idle socket reconnect`);
+      const replies = await Promise.all(keys.map((k) => conn.send(['GET', k])));
+      assert.deepEqual(
+        replies.map(String),
+        keys.map(() => 'v'),
+        'every key answered on the first try',
+      );
+      assert.deepEqual(errors, [], 'an idle socket timing out is not reported as a failure');
     } finally {
       await conn.close();
     }
