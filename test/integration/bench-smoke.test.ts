@@ -99,11 +99,13 @@ describe('benchmark (quick mode)', () => {
       );
       assert.ok((report.idle?.rssMb.length ?? 0) > 0 && (report.idle?.peakRssMb ?? 0) > 0, 'idle RSS measured');
       assert.equal(report.producer.length, 3);
+      // The floor at every rate, just before the service at that rate.
       assert.deepEqual(
         report.latency.map((l) => [l.kind ?? 'service', l.ratePerSec]),
         [
           ['floor', 5000],
           ['service', 5000],
+          ['floor', 20_000],
           ['service', 20_000],
         ],
       );
