@@ -12,7 +12,7 @@ import type { RedisEndpointConfig } from '../config/config.js';
 import { ConnectionError, errorMessage } from '../errors.js';
 import { backoffMs } from '../util/retry.js';
 import { clusterEndpoint, connectCluster, type NodeCluster } from './cluster.js';
-import { deadlineOptions, unsentError } from './command-deadline.js';
+import { sendWithDeadline } from './command-deadline.js';
 import { isWatched, ReplyWatch } from './reply-watch.js';
 import { connectSentinel, type ClientFactory, type NodeClient } from './sentinel.js';
 
@@ -63,7 +63,7 @@ export function endpointName(cfg: RedisEndpointConfig, role: string): string {
  * Buffers out). Shared by `connectRedis` and by clients it does not wrap (pub/sub subscribers).
  *
  * `replyTimeoutMs`: the reply deadline of the ReplyWatch the connection runs under (connectRedis,
- * sentinel.ts; 0 for one without a watch that sends `deadlineOptions()` with every command: the
+ * sentinel.ts; 0 for one without a watch that sends every command through `sendWithDeadline`: the
  * cluster client, a variable at 0; absent for clients left to node-redis's defaults: pub/sub
  * subscribers, Sentinel monitors). Given, the client has no node-redis timer per command
  * (`timeout: 0`, command-deadline.ts says why):
@@ -190,9 +190,7 @@ export async function connectRedis(cfg: RedisEndpointConfig, opts: ConnectOption
     ? (args: readonly (string | Buffer)[]) =>
         watch.track(args, client.sendCommand(args as (string | Buffer)[]) as Promise<Reply>)
     : (args: readonly (string | Buffer)[]) =>
-        (client.sendCommand(args as (string | Buffer)[], deadlineOptions()) as Promise<Reply>).catch((err: unknown) =>
-          unsentError(where, err),
-        );
+        sendWithDeadline(where, (o) => client.sendCommand(args as (string | Buffer)[], o) as Promise<Reply>);
   return {
     endpoint,
     db: opts.db,

@@ -13,8 +13,8 @@
  * plus WAIT's time, TARGET_REDIS_REPLICA_ACK_TIMEOUT_MS): a socket with no traffic at all for that
  * long is closed and reconnected, failing what was written to it (SocketTimeoutError, retryable).
  * An idle node socket is reconnected that way too (harmless: nothing waited on it). node-redis's
- * pre-write deadline is kept, shared (command-deadline.ts): every command goes with
- * `deadlineOptions()`, the client has no timer per command.
+ * pre-write deadline is kept, shared (command-deadline.ts): every command goes through
+ * `sendWithDeadline`, the client has no timer per command.
  *
  * Contract: every key of one script call must hash to one slot (the cluster key layout puts a
  * hash tag in every key of a batch: buffer/cluster-layout.ts); CROSSSLOT is a bug, not retried.
@@ -22,9 +22,9 @@
 import type { RedisEndpointConfig } from '../config/config.js';
 import { ConnectionError, errorMessage } from '../errors.js';
 import type { ConnectOptions, RedisConnection, Reply } from './client.js';
-import { deadlineOptions, unsentError } from './command-deadline.js';
+import { sendWithDeadline } from './command-deadline.js';
 
-type CommandDeadline = ReturnType<typeof deadlineOptions>;
+type CommandDeadline = { abortSignal: AbortSignal };
 
 /** What the cluster buffer needs beyond RedisConnection. */
 export interface ClusterRouting {
@@ -120,24 +120,25 @@ export async function connectCluster(
     const name = String(args[0] ?? '').toUpperCase();
     if (MULTI_KEY.has(name) && args.length > 2) {
       // One call per key keeps it simple and slot-safe; the client pipelines them.
-      const deadline = deadlineOptions();
-      const replies = await Promise.all(
-        args.slice(1).map((k) => cluster.sendCommand(k, false, [args[0] as string, k], deadline) as Promise<number>),
-      ).catch((err: unknown) => unsentError(endpoint, err));
+      const replies = await sendWithDeadline(endpoint, (o) =>
+        Promise.all(
+          args.slice(1).map((k) => cluster.sendCommand(k, false, [args[0] as string, k], o) as Promise<number>),
+        ),
+      );
       return replies.reduce((a, b) => a + Number(b), 0);
     }
-    return (await cluster
-      .sendCommand(routingKey(args), false, args as (string | Buffer)[], deadlineOptions())
-      .catch((err: unknown) => unsentError(endpoint, err))) as Reply;
+    return (await sendWithDeadline(endpoint, (o) =>
+      cluster.sendCommand(routingKey(args), false, args as (string | Buffer)[], o),
+    )) as Reply;
   };
   const conn: ClusterConnection = {
     endpoint,
     db: 0,
     send,
     sendTo: async (key, args) =>
-      (await cluster
-        .sendCommand(key, false, args as (string | Buffer)[], deadlineOptions())
-        .catch((err: unknown) => unsentError(endpoint, err))) as Reply,
+      (await sendWithDeadline(endpoint, (o) =>
+        cluster.sendCommand(key, false, args as (string | Buffer)[], o),
+      )) as Reply,
     async masters() {
       return Promise.all(
         cluster.masters.map(async (m) => {
@@ -147,9 +148,9 @@ export async function connectCluster(
             db: 0,
             // A node client has node-redis's default timer: off, for the shared deadline.
             send: async (args) =>
-              (await client
-                .sendCommand(args as (string | Buffer)[], { timeout: 0, ...deadlineOptions() })
-                .catch((err: unknown) => unsentError(one.endpoint, err))) as Reply,
+              (await sendWithDeadline(one.endpoint, (o) =>
+                client.sendCommand(args as (string | Buffer)[], { timeout: 0, ...o }),
+              )) as Reply,
             isReady: () => client.isReady,
             close: async () => undefined, // owned by the cluster client
             onError: (l) => listeners.push(l),

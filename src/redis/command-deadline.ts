@@ -10,7 +10,7 @@
  * A connection with a reply watch (reply-watch.ts) needs no such deadline (it has none: see
  * client.ts). One without (`<ROLE>_REDIS_REPLY_TIMEOUT_MS=0`, the Redis Cluster target) keeps
  * node-redis's, shared: its clients are made with `timeout: 0`, and every command sent in one
- * second carries that second's AbortSignal (`deadlineOptions`), which one timer aborts
+ * second carries that second's AbortSignal (`sendWithDeadline`), which one timer aborts
  * PRE_WRITE_DEADLINE_MS after the second ended.
  *
  * Invariants
@@ -45,11 +45,15 @@ export function deadlineSignal(): AbortSignal {
 }
 
 /**
- * The per-command options of a client made with `timeout: 0` and no reply watch: node-redis's
- * pre-write deadline, shared (see the top of this file).
+ * Sends through a client made with `timeout: 0` and no reply watch, with the current deadline
+ * (`send` gets the per-command options; the commands of one call share them), and says what a
+ * deadline failure means, naming `endpoint` (`unsentError`).
  */
-export function deadlineOptions(): { abortSignal: AbortSignal } {
-  return { abortSignal: deadlineSignal() };
+export function sendWithDeadline<T>(
+  endpoint: string,
+  send: (options: { abortSignal: AbortSignal }) => Promise<T>,
+): Promise<T> {
+  return send({ abortSignal: deadlineSignal() }).catch((err: unknown) => unsentError(endpoint, err));
 }
 
 /** Rejects with a ConnectionError naming `endpoint` when `err` is the deadline's AbortError, else with `err`. */

@@ -28,7 +28,7 @@ import { ConnectionError, errorMessage } from '../errors.js';
 import { backoffMs, sleep } from '../util/retry.js';
 import type { ConnectOptions, RedisConnection, Reply } from './client.js';
 import { describeRedisError, needsRediscovery } from './errors.js';
-import { deadlineOptions, unsentError } from './command-deadline.js';
+import { sendWithDeadline } from './command-deadline.js';
 import { ReplyWatch } from './reply-watch.js';
 import { topologyEvents } from './topology.js';
 
@@ -298,9 +298,9 @@ export class SentinelConnection implements RedisConnection {
     try {
       // Not watched: node-redis's pre-write deadline, shared (command-deadline.ts).
       if (!this.watch.active)
-        return (await client
-          .sendCommand(args as (string | Buffer)[], deadlineOptions())
-          .catch((err: unknown) => unsentError(this.endpoint, err))) as Reply;
+        return (await sendWithDeadline(this.endpoint, (o) =>
+          client.sendCommand(args as (string | Buffer)[], o),
+        )) as Reply;
       return (await this.watch.track(args, client.sendCommand(args as (string | Buffer)[]))) as Reply;
     } catch (err) {
       // Only for the node still in use: commands failed by the switch itself need no other one.

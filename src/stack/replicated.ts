@@ -257,18 +257,17 @@ export async function sentinelFailover(set: SentinelSetName): Promise<void> {
   await admin(REPLICATED_PORTS[set].sentinels[0], SENTINEL_PASSWORD, ['SENTINEL', 'FAILOVER', MASTER_NAME]);
 }
 
-/** Kills one node (SIGKILL: no AOF flush beyond everysec, no goodbye to replicas or clients). */
 /** The pid of a running data node of the set (undefined: not running). */
 export function nodePid(set: ReplicatedName, port: number): number | undefined {
   const paths = nodePaths(set, port);
   return ownedPid(paths.pidFile, paths.configFile);
 }
 
+/** Kills one node (SIGKILL: no AOF flush beyond everysec, no goodbye to replicas or clients). */
 export async function killNode(set: ReplicatedName, port: number): Promise<void> {
-  const paths = nodePaths(set, port);
-  const pid = ownedPid(paths.pidFile, paths.configFile);
+  const pid = nodePid(set, port);
   if (pid !== undefined) await terminate(pid, { signal: 'SIGKILL', timeoutMs: 5000 });
-  removePidFile(paths.pidFile);
+  removePidFile(nodePaths(set, port).pidFile);
 }
 
 /** Starts a killed data node again with its last config (Sentinel makes it a replica of the new master). */
