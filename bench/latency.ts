@@ -23,7 +23,7 @@ import {
   streamNames,
   type BenchEnv,
 } from './common.js';
-import { Daemon, serviceEnv } from './daemon.js';
+import { Daemon, serviceEnv, stackCpu, type StackCpu } from './daemon.js';
 import { RawConnection, type Arg } from './resp.js';
 
 const SEQ = /"seq":"(\d+)"/;
@@ -47,6 +47,11 @@ export interface LatencyResult {
    */
   serviceCores?: number;
   serviceCpuUsPerMsg?: number;
+  /**
+   * CPU of each server over the same window, in cores. The source's includes the bench's own
+   * XADDs and the broker's the bench's consumer (the floor rows show what those cost alone).
+   */
+  serverCores?: StackCpu;
   /** The service ran with KAFKA_EXACTLY_ONCE=true. */
   exactlyOnce?: boolean;
 }
@@ -164,6 +169,7 @@ export async function measureLatency(
     const t0 = Date.now();
     let sent = 0;
     let cpu0: number | undefined;
+    let servers0: StackCpu | undefined;
     let cpuAt0 = t0;
     const until = t0 + warmupMs + measureMs;
     while (Date.now() < until && sent < total) {
@@ -171,6 +177,7 @@ export async function measureLatency(
       if (now >= t0 + warmupMs && firstMeasured === Number.POSITIVE_INFINITY) {
         firstMeasured = sent;
         cpu0 = io.cpuSeconds?.();
+        servers0 = stackCpu();
         cpuAt0 = now;
       }
       const owed = Math.min(total, Math.floor(((now - t0) / 1000) * ratePerSec)) - sent;
@@ -182,6 +189,7 @@ export async function measureLatency(
       await sleep(2);
     }
     const cpu1 = io.cpuSeconds?.();
+    const servers1 = stackCpu();
     const cpuWindowS = (Date.now() - cpuAt0) / 1000;
     await io.flush?.();
     const measured = sent - firstMeasured;
@@ -203,6 +211,15 @@ export async function measureLatency(
       load: Math.max(load0, load1()),
       ...(cpu !== undefined
         ? { serviceCores: cpu / cpuWindowS, serviceCpuUsPerMsg: (cpu / Math.max(1, measured)) * 1e6 }
+        : {}),
+      ...(servers0 !== undefined
+        ? {
+            serverCores: {
+              source: (servers1.source - servers0.source) / cpuWindowS,
+              target: (servers1.target - servers0.target) / cpuWindowS,
+              kafka: (servers1.kafka - servers0.kafka) / cpuWindowS,
+            },
+          }
         : {}),
     };
   } finally {

@@ -110,6 +110,14 @@ describe('benchmark (quick mode)', () => {
         ],
       );
       for (const l of report.latency) assert.ok(l.received > 0 && Number.isFinite(l.p99), `latency at ${l.ratePerSec}`);
+      // Each server's CPU over the measured window: the service reads the source and writes the
+      // target; the floor touches neither, and both rows use the broker.
+      for (const l of report.latency) {
+        const c = l.serverCores;
+        assert.ok(c && c.kafka > 0, `broker CPU at ${l.kind ?? 'service'} ${l.ratePerSec}: ${JSON.stringify(c)}`);
+        if (l.kind !== 'floor')
+          assert.ok(c.source > 0 && c.target > 0, `Redis CPU at ${l.ratePerSec}: ${JSON.stringify(c)}`);
+      }
       assert.equal(report.recovery?.recovered, report.recovery?.keys, 'recovery found every unsynced key');
       assert.equal(report.discovery?.found, report.discovery?.streams, 'discovery found every stream');
     },
