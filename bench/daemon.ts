@@ -82,10 +82,15 @@ export function stackCpu(): StackCpu {
   return { kafka: cpu(kafkaPid()), source: cpu(redisPid('source')), target: cpu(redisPid('target')) };
 }
 
+/** CPU seconds of each server between two samples, divided by `per` (messages, seconds, ...). */
+export function stackCpuPer(a: StackCpu, b: StackCpu, per: number): StackCpu {
+  const d = (x: number, y: number): number => (y - x) / per;
+  return { kafka: d(a.kafka, b.kafka), source: d(a.source, b.source), target: d(a.target, b.target) };
+}
+
 /** Per-million-message CPU of each server between two samples. */
 export function stackCpuPerMillion(a: StackCpu, b: StackCpu, messages: number): StackCpu {
-  const per = (x: number, y: number): number => ((y - x) / messages) * 1e6;
-  return { kafka: per(a.kafka, b.kafka), source: per(a.source, b.source), target: per(a.target, b.target) };
+  return stackCpuPer(a, b, messages / 1e6);
 }
 
 /** NODE_OPTIONS of the Docker image (docker/Dockerfile), which the bench's services run with too. */

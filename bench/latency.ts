@@ -23,7 +23,7 @@ import {
   streamNames,
   type BenchEnv,
 } from './common.js';
-import { Daemon, serviceEnv, stackCpu, type StackCpu } from './daemon.js';
+import { Daemon, serviceEnv, stackCpu, stackCpuPer, type StackCpu } from './daemon.js';
 import { RawConnection, type Arg } from './resp.js';
 
 const SEQ = /"seq":"(\d+)"/;
@@ -212,15 +212,7 @@ export async function measureLatency(
       ...(cpu !== undefined
         ? { serviceCores: cpu / cpuWindowS, serviceCpuUsPerMsg: (cpu / Math.max(1, measured)) * 1e6 }
         : {}),
-      ...(servers0 !== undefined
-        ? {
-            serverCores: {
-              source: (servers1.source - servers0.source) / cpuWindowS,
-              target: (servers1.target - servers0.target) / cpuWindowS,
-              kafka: (servers1.kafka - servers0.kafka) / cpuWindowS,
-            },
-          }
-        : {}),
+      ...(servers0 !== undefined ? { serverCores: stackCpuPer(servers0, servers1, cpuWindowS) } : {}),
     };
   } finally {
     await new Promise<void>((resolve) => consumer.disconnect(() => resolve()));
