@@ -13,6 +13,11 @@
  * written; the lane keeps their produce order. It also pauses while the batches waiting hold
  * KAFKA_MAX_IN_FLIGHT_BYTES of entry data, so with large messages memory stays near twice that
  * budget, not SOURCE_READ_AHEAD_BATCHES full batches.
+ *
+ * Read linger: after a short read the reader waits SOURCE_READ_LINGER_MS before reading that DB
+ * again, so that at moderate rates entries come in fewer, larger batches (the per-batch work is
+ * most of the CPU there); only when entries come fast enough for the wait to gather some
+ * (`lingerGathers`), since at low rates it would delay each entry and save no read.
  */
 import type { Config } from '../config/config.js';
 import { errorMessage } from '../errors.js';
@@ -142,15 +147,21 @@ async function readBatches(
   submit: (entries: SourceEntry[], fresh: boolean) => Promise<void>,
 ): Promise<void> {
   const { batchSize, blockMs, readLingerMs } = ctx.cfg.source;
+  let lastReadAt = 0;
   for (let attempt = 0; !signal.aborted;) {
     let entries: SourceEntry[];
     let fresh = false;
+    let sinceLastReadMs = 0;
     try {
       if (src.streamNames.length === 0) {
         await sleep(blockMs, signal);
         continue;
       }
       ({ entries, fresh } = await src.readBatch(batchSize, blockMs));
+      // The entries of this read came in since the last read returned.
+      const now = performance.now();
+      sinceLastReadMs = lastReadAt === 0 ? 0 : now - lastReadAt;
+      lastReadAt = now;
       attempt = 0;
     } catch (err) {
       const msg = errorMessage(err);
@@ -167,9 +178,26 @@ async function readBatches(
       continue;
     }
     if (entries.length > 0 && !signal.aborted) await submit(entries, fresh);
-    // A short read: let entries gather before the next one (SOURCE_READ_LINGER_MS); not during
-    // backlog reads, whose windows are short by design.
-    if (readLingerMs > 0 && entries.length > 0 && entries.length < batchSize && !src.inBacklog)
-      await sleep(readLingerMs, signal);
+    // A short read: let entries gather before the next one (SOURCE_READ_LINGER_MS) when they come
+    // fast enough for the wait to gather some; not during backlog reads, whose windows are short
+    // by design.
+    if (entries.length > 0 && entries.length < batchSize && !src.inBacklog)
+      if (lingerGathers(entries.length, sinceLastReadMs, readLingerMs)) await sleep(readLingerMs, signal);
   }
+}
+
+/** Entries a read linger must be expected to gather (lingerGathers). */
+const LINGER_GATHERS = 2;
+
+/**
+ * Whether a linger of `lingerMs` after a short read is worth its delay: at the rate the read's
+ * `entries` came in (over the `sinceLastReadMs` since the read before it returned), at least
+ * LINGER_GATHERS entries arrive while it waits. Below that rate (100 msg/s with a 10 ms linger)
+ * the next blocking read returns as soon as an entry comes, with as few reads and no added
+ * delay; above it, a read gathers many entries in one batch. 0 ms since the last read (the first
+ * read) counts as fast.
+ */
+export function lingerGathers(entries: number, sinceLastReadMs: number, lingerMs: number): boolean {
+  if (lingerMs <= 0 || entries <= 0) return false;
+  return entries * lingerMs >= LINGER_GATHERS * sinceLastReadMs;
 }

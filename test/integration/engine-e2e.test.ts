@@ -155,6 +155,49 @@ describe('end to end through the daemon loops', () => {
     const records = await consume([topic], (all) => all.length >= 4000);
     assert.equal(new Set(records.map((r) => header(r, 'rks-id'))).size, 4000);
   });
+
+  it('a short read waits SOURCE_READ_LINGER_MS only when entries come fast: entries 550 ms apart are not held for a 1 s linger', async () => {
+    const id = uid();
+    const stream = `slow-${id}-stream`;
+    const src = sources.get(2)!;
+    await src.send(['XADD', stream, '*', 'device_id', 'd', 'n', '0']);
+    const engine = new SyncEngine(
+      stackConfig({
+        TARGET_REDIS_KEY_PREFIX: `slow${id}:`,
+        SOURCE_REDIS_DB_SEARCH_RANGE: '2',
+        STREAM_AUTO_DISCOVERY: 'true',
+        STREAM_DISCOVERY_INTERVAL: '1',
+        STREAM_DISCOVERY_PATTERNS: stream,
+        KAFKA_TOPIC: `slow-${id}`,
+        SOURCE_BLOCK_MS: '5000',
+        SOURCE_CONSUMER_NAME: `c-${id}`,
+        SOURCE_READ_LINGER_MS: '1000',
+      }),
+      silentLogger,
+    );
+    await engine.start();
+    engine.runForever();
+    const buffered = (n: number) => async (): Promise<boolean> => engine.pipe.stats.buffered >= n;
+    try {
+      await waitFor('the first entry to be buffered', buffered(1), 30_000);
+      // The first read may linger (no earlier read to tell the rate): let that wait end.
+      await new Promise((r) => setTimeout(r, 1_200));
+      const took: number[] = [];
+      for (let n = 1; n <= 3; n += 1) {
+        const t0 = Date.now();
+        await src.send(['XADD', stream, '*', 'device_id', 'd', 'n', String(n)]);
+        await waitFor(`entry ${n} to be buffered`, buffered(1 + n), 10_000, 5);
+        took.push(Date.now() - t0);
+        await new Promise((r) => setTimeout(r, 550));
+      }
+      // One entry per 0.55 s would gather 1.8 in a 1 s linger (< 2): no wait. Held by it, entries
+      // 2 and 3 would wait ~0.45 s (1 s after the read that took the entry before them).
+      for (const [i, ms] of took.entries()) assert.ok(ms < 300, `entry ${i + 1} buffered in ${ms} ms`);
+      await waitFor('all four to be delivered', async () => engine.pipe.stats.delivered >= 4, 30_000);
+    } finally {
+      await engine.stop();
+    }
+  });
 });
 
 describe('the library API', () => {
