@@ -198,7 +198,7 @@ export const FIELDS: readonly FieldSpec[] = [
     unit: 'ms',
     group: 'source',
     description:
-      'After a read that returned fewer than SOURCE_BATCH_SIZE entries, wait this long before reading that DB again, when entries come fast enough for the wait to gather at least 2 (below that rate, 200 msg/s at the default, the next blocking read takes each entry as it comes, with no added delay): entries are then read, buffered and produced in fewer, larger batches (less CPU per message), each waiting up to this much longer. Full reads (a drain) never wait. At 5,000 msg/s, 10 (the default, with KAFKA_LINGER_MS=1) took the service from 0.20-0.25 to 0.17-0.18 core with p99 15-21 -> 16-17 ms; 5 took it from 0.49-0.52 to 0.36-0.37 core on a slower VM (docs/performance.md). 0 = read again at once (lowest p50 on an idle machine).',
+      'After a read that returned fewer than SOURCE_BATCH_SIZE entries, wait this long before reading that DB again, when entries come fast enough for the wait to gather at least 2 (below that rate, 200 msg/s at the default, the next blocking read takes each entry as it comes, with no added delay): entries are then read, buffered and produced in fewer, larger batches (less CPU per message), each waiting up to this much longer. Full reads (a drain) never wait. At 5,000 msg/s, 10 (the default, with KAFKA_LINGER_MS=1) took the service from 0.23 to 0.16-0.17 core and p99 from 20-22 to 16-17 ms against 5 with KAFKA_LINGER_MS=5 (A B B A); 5 took it from 0.49-0.52 to 0.36-0.37 core on a slower VM (docs/performance.md). 0 = read again at once (lowest p50 on an idle machine).',
   }),
   f({
     env: 'SOURCE_CLAIM_IDLE_MS',
@@ -637,7 +637,7 @@ export const FIELDS: readonly FieldSpec[] = [
     unit: 'ms',
     group: 'kafka',
     description:
-      'How long the producer (librdkafka linger.ms) waits to fill a request. Stream entries reach it already batched (one produce call per read), so the default is 1: a longer wait only adds latency (5 gave the same CPU at 5,000 msg/s with p50 and p99 3-4 ms higher); 0 sends part of a batch at once and the rest in a second request (more CPU: 0.25 against 0.17-0.18 core at 5,000 msg/s).',
+      'How long the producer (librdkafka linger.ms) waits to fill a request. Stream entries reach it already batched (one produce call per read), so the default is 1: a longer wait only adds latency (5 gave the same CPU at 5,000 msg/s with p50 and p99 3-4 ms higher); 0 sends part of a batch at once and the rest in a second request (more CPU: 0.25 against 0.17-0.18 core at 5,000 msg/s, one run).',
   }),
   f({
     env: 'KAFKA_MESSAGE_TIMEOUT_MS',

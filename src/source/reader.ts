@@ -181,8 +181,8 @@ async function readBatches(
     // A short read: let entries gather before the next one (SOURCE_READ_LINGER_MS) when they come
     // fast enough for the wait to gather some; not during backlog reads, whose windows are short
     // by design.
-    if (entries.length > 0 && entries.length < batchSize && !src.inBacklog)
-      if (lingerGathers(entries.length, sinceLastReadMs, readLingerMs)) await sleep(readLingerMs, signal);
+    if (entries.length < batchSize && !src.inBacklog && lingerGathers(entries.length, sinceLastReadMs, readLingerMs))
+      await sleep(readLingerMs, signal);
   }
 }
 

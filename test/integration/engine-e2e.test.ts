@@ -6,6 +6,7 @@ import { KeyFormat } from '../../src/buffer/key-format.js';
 import { TargetBuffer } from '../../src/buffer/store.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import type { RedisConnection } from '../../src/redis/client.js';
+import { sleep } from '../../src/util/retry.js';
 import { waitFor } from '../helpers/daemon.js';
 import { consume, ensureStack, header, redis, stackConfig, uid } from '../helpers/real-stack.js';
 
@@ -181,14 +182,14 @@ describe('end to end through the daemon loops', () => {
     try {
       await waitFor('the first entry to be buffered', buffered(1), 30_000);
       // The first read may linger (no earlier read to tell the rate): let that wait end.
-      await new Promise((r) => setTimeout(r, 1_200));
+      await sleep(1_200);
       const took: number[] = [];
       for (let n = 1; n <= 3; n += 1) {
         const t0 = Date.now();
         await src.send(['XADD', stream, '*', 'device_id', 'd', 'n', String(n)]);
         await waitFor(`entry ${n} to be buffered`, buffered(1 + n), 10_000, 5);
         took.push(Date.now() - t0);
-        await new Promise((r) => setTimeout(r, 550));
+        await sleep(550);
       }
       // One entry per 0.55 s would gather 1.8 in a 1 s linger (< 2): no wait. Held by it, entries
       // 2 and 3 would wait ~0.45 s (1 s after the read that took the entry before them).
