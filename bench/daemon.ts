@@ -93,8 +93,11 @@ export function stackCpuPerMillion(a: StackCpu, b: StackCpu, messages: number): 
   return stackCpuPer(a, b, messages / 1e6);
 }
 
-/** NODE_OPTIONS of the Docker image (docker/Dockerfile), which the bench's services run with too. */
-export const SERVICE_NODE_OPTIONS = '--max-semi-space-size=4';
+/**
+ * NODE_OPTIONS of the bench's services: none, as in the Docker image, so that `run` applies its
+ * own heap settings (SYNC_HEAP_SEMI_SPACE_MB; `--set NODE_OPTIONS=--max-semi-space-size=N` overrides).
+ */
+export const SERVICE_NODE_OPTIONS = '';
 
 /**
  * The variables of a bench service: the sandbox's endpoints, DB 0 only, streams matching
@@ -115,7 +118,7 @@ export function serviceEnv(
     KAFKA_TOPIC: topic,
     HTTP_ADDRESS: 'off',
     LOG_LEVEL: 'info',
-    // As the Docker image runs it (docker/Dockerfile); `--set NODE_OPTIONS=` for V8's default.
+    // As the Docker image runs it (docker/Dockerfile): not the bench's own NODE_OPTIONS.
     NODE_OPTIONS: SERVICE_NODE_OPTIONS,
     ...overrides,
   };

@@ -2,7 +2,6 @@
  * `redis-kafka-sync run`: the daemon. Discovery + reading + resync until SIGTERM/SIGINT; a
  * graceful stop finishes in-flight deliveries, acknowledges them and exits 0.
  */
-import { setFlagsFromString } from 'node:v8';
 import type { Command } from 'commander';
 import { SyncEngine } from '../engine/engine.js';
 import { startHttpServer } from '../observability/http-server.js';
@@ -10,6 +9,7 @@ import { createLogger } from '../observability/logger.js';
 import { SyncMetrics } from '../observability/metrics.js';
 import { logFailovers } from '../redis/topology.js';
 import { configOrExit, withConfigOptions, withStrictOption, type ConfigFlags } from './common.js';
+import { applyHeapSettings } from './heap-settings.js';
 
 export function registerRunCommand(program: Command): void {
   withStrictOption(
@@ -17,10 +17,10 @@ export function registerRunCommand(program: Command): void {
   ).action(async (flags: ConfigFlags) => {
     const warnings: string[] = [];
     const cfg = configOrExit(flags, (w) => warnings.push(w));
-    // V8 lets the old generation grow to several times what survived the last full collection
-    // before collecting again; with messages in flight that is most of the draining peak RSS
-    // (docs/performance.md, issue 13). Set before the engine allocates anything much.
-    if (cfg.heapGrowingPercent > 0) setFlagsFromString(`--heap-growing-percent=${cfg.heapGrowingPercent}`);
+    // V8's young generation and growing factor: most of the draining peak RSS (heap-settings.ts).
+    // May replace this process with itself plus a V8 flag, before anything is connected.
+    const heapWarning = applyHeapSettings(cfg);
+    if (heapWarning) warnings.push(heapWarning);
     const log = createLogger(cfg.logLevel);
     for (const w of warnings) log.warn(w); // a misspelled variable: in the service's own log
     logFailovers(log);

@@ -137,8 +137,10 @@ export interface Config {
     readonly stuckWarnMs: number;
   };
   readonly logLevel: string;
-  /** SYNC_HEAP_GROWING_PERCENT: V8's heap growing factor for the daemon (cli/run.ts); 0: V8's own. */
+  /** SYNC_HEAP_GROWING_PERCENT: V8's heap growing factor for the daemon (cli/heap-settings.ts); 0: V8's own. */
   readonly heapGrowingPercent: number;
+  /** SYNC_HEAP_SEMI_SPACE_MB: V8's semi-space size for the daemon (cli/heap-settings.ts); 0: V8's own. */
+  readonly heapSemiSpaceMb: number;
   readonly http: {
     /** Where the HTTP server listens; undefined when HTTP_ADDRESS=off. */
     readonly address: { readonly host: string; readonly port: number } | undefined;
@@ -382,6 +384,7 @@ function build(v: Map<string, unknown>, streams: readonly StreamRef[]): Config {
     },
     logLevel: g('LOG_LEVEL'),
     heapGrowingPercent: g('SYNC_HEAP_GROWING_PERCENT'),
+    heapSemiSpaceMb: g('SYNC_HEAP_SEMI_SPACE_MB'),
     http: {
       address: parseHttpAddress(g('HTTP_ADDRESS')) as { host: string; port: number } | undefined,
       authToken: g('HTTP_AUTH_TOKEN'),

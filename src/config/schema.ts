@@ -785,13 +785,24 @@ export const FIELDS: readonly FieldSpec[] = [
   f({
     env: 'SYNC_HEAP_GROWING_PERCENT',
     kind: 'int',
-    default: '0',
+    default: '100',
     min: 0,
     max: 1000,
     unit: 'percent',
     group: 'service',
     description:
-      'How far V8 lets the JavaScript heap grow past what its last full collection kept before collecting again, in percent (the V8 flag --heap-growing-percent, set by `run` at start; the library leaves its host process alone). 0 (default): the V8 heuristics (peak RSS while draining 222-246 MB); 150: 178-203 MB with 100 B and 1 KB entries (205-211 with 10 KB), but more service CPU: median +3.9 µs/msg (~12%) with 100 B entries, +2.6 with 1,000 streams of 1 KB, within noise for one stream of 1 KB or 10 KB (6 back-to-back pairs each), hence not the default; 100: 167-172 MB for ~10% more service CPU (docs/performance.md).',
+      'How far V8 lets the JavaScript heap grow past what its last full collection kept before collecting again, in percent (the V8 flag --heap-growing-percent, set by `run` at start; the library leaves its host process alone). 100 (default): at most twice the live heap; with the 8 MB semi-spaces of SYNC_HEAP_SEMI_SPACE_MB, peak RSS while draining 180-195 MB, against 237-266 MB for 0 with 4 MB semi-spaces (the defaults before), for the same service CPU; 0: the V8 heuristics (2-4x the live heap); 70: 175-187 MB for the same or up to 20% more service CPU (docs/performance.md).',
+  }),
+  f({
+    env: 'SYNC_HEAP_SEMI_SPACE_MB',
+    kind: 'int',
+    default: '8',
+    min: 0,
+    max: 256,
+    unit: 'MB',
+    group: 'service',
+    description:
+      'Size of each of the V8 young generation semi-spaces of the daemon, in MB (the V8 flag --max-semi-space-size; `run` restarts itself in place with it at start, before connecting anything, unless that flag is already given on its command line or in NODE_OPTIONS; the library leaves its host process alone). 8 (default): a batch being read, buffered and produced dies young instead of in the old generation; 0: V8 picks (up to 32 MB on a large machine: faster by ~10%, 60-80 MB more peak RSS); 4: the young generation of earlier releases, more CPU with the growing factor below (docs/performance.md).',
   }),
   f({
     env: 'HTTP_ADDRESS',

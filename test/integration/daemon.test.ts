@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { RedisConnection } from '../../src/redis/client.js';
 import { startDaemon, waitFor } from '../helpers/daemon.js';
@@ -32,6 +33,11 @@ describe('the run daemon', () => {
     });
     try {
       await waitFor('the daemon to run', async () => output().includes('"msg":"running"'), 30_000);
+      // It replaced itself (same PID) with its heap settings: SYNC_HEAP_SEMI_SPACE_MB's default 8.
+      const argv = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0');
+      assert.equal(argv[1], '--max-semi-space-size=8', argv.join(' '));
+      assert.equal(argv.filter((a) => a.startsWith('--max-semi-space-size')).length, 1);
+      assert.ok(readFileSync(`/proc/${child.pid}/environ`, 'utf8').split('\0').includes('MALLOC_ARENA_MAX=2'));
       // Streams created after start are discovered without a restart.
       for (let i = 0; i < 500; i += 1)
         await source.send(['XADD', `run-${id}-${i % 5}`, '*', 'device_id', `d${i % 5}`, 'n', String(i)]);
@@ -96,6 +102,24 @@ describe('the run daemon', () => {
     }
     const records = await consume([topic], (all) => all.length >= 200);
     assert.equal(records.length, 200);
+  });
+
+  it('keeps a young-generation flag the operator gave in NODE_OPTIONS instead of its own', async () => {
+    const { child, output, stop } = startDaemon({
+      NODE_OPTIONS: '--max-semi-space-size=4',
+      MALLOC_ARENA_MAX: '4',
+      STREAM_DISCOVERY_PATTERNS: `none-${uid()}-*`,
+      KAFKA_TOPIC: `daemon-${uid()}`,
+    });
+    try {
+      await waitFor('the daemon to run', async () => output().includes('"msg":"running"'), 30_000);
+      const argv = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0');
+      assert.ok(!argv.some((a) => a.startsWith('--max-semi-space-size')), argv.join(' '));
+      const env = readFileSync(`/proc/${child.pid}/environ`, 'utf8').split('\0');
+      assert.ok(env.includes('NODE_OPTIONS=--max-semi-space-size=4') && env.includes('MALLOC_ARENA_MAX=4'));
+    } finally {
+      assert.equal(await stop(), 0, output());
+    }
   });
 
   it('exits 2 naming every invalid variable', async () => {
