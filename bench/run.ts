@@ -173,7 +173,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   }
   if (has('idle')) {
     log(`idle: the service's resident set over ${plan.idleMs} ms`);
-    report.idle = await idle(env, plan.idleMs);
+    report.idle = await idle(env, plan.idleMs, opts.overrides);
   }
   if (has('recovery')) {
     log(`recovery: ${plan.recoveryKeys} unsynced keys`);

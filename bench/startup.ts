@@ -192,9 +192,9 @@ export interface IdleResult {
  * not exist, its resident set sampled for `ms` after "running". V8 shrinks its young generation
  * only after some idle seconds, so the early samples show the start-up peak.
  */
-export async function idle(env: BenchEnv, ms: number): Promise<IdleResult> {
+export async function idle(env: BenchEnv, ms: number, overrides: Record<string, string> = {}): Promise<IdleResult> {
   const daemon = new Daemon(
-    serviceEnv(env.stack, env.runId, `bench-${env.runId}-idle-*-none`, `bench-${env.runId}-idle`),
+    serviceEnv(env.stack, env.runId, `bench-${env.runId}-idle-*-none`, `bench-${env.runId}-idle`, overrides),
   );
   await daemon.start();
   const load0 = load1();

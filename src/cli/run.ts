@@ -9,7 +9,7 @@ import { createLogger } from '../observability/logger.js';
 import { SyncMetrics } from '../observability/metrics.js';
 import { logFailovers } from '../redis/topology.js';
 import { configOrExit, withConfigOptions, withStrictOption, type ConfigFlags } from './common.js';
-import { applyHeapSettings } from './heap-settings.js';
+import { applyHeapSettings, IdleHeapTrim } from './heap-settings.js';
 
 export function registerRunCommand(program: Command): void {
   withStrictOption(
@@ -27,9 +27,20 @@ export function registerRunCommand(program: Command): void {
     const metrics = new SyncMetrics(undefined, { processMetrics: true });
     const engine = new SyncEngine(cfg, log, { metrics });
     const http = await startHttpServer(engine, metrics, log); // metrics, health, dashboard, ingest
+    // Gives the young generation's memory back once the service goes quiet (heap-settings.ts).
+    const t = metrics.totals;
+    const trim =
+      cfg.heapIdleTrimMs > 0
+        ? new IdleHeapTrim(
+            cfg.heapIdleTrimMs,
+            () => t.read + t.buffered + t.sent + t.acknowledged + t.deadLettered + t.retries,
+            (done) => log.debug(done, 'idle: heap trimmed'),
+          )
+        : undefined;
     try {
-      await runUntilSignal(engine, log);
+      await runUntilSignal(engine, log, () => trim?.start());
     } finally {
+      trim?.stop();
       await http?.close();
     }
     // Stopped gracefully: nothing is left to do. A Kafka connect attempt still under way (broker

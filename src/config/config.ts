@@ -141,6 +141,8 @@ export interface Config {
   readonly heapGrowingPercent: number;
   /** SYNC_HEAP_SEMI_SPACE_MB: V8's semi-space size for the daemon (cli/heap-settings.ts); 0: V8's own. */
   readonly heapSemiSpaceMb: number;
+  /** SYNC_HEAP_IDLE_TRIM_MS: idle time before the daemon's memory-reducing collection (cli/heap-settings.ts); 0: never. */
+  readonly heapIdleTrimMs: number;
   readonly http: {
     /** Where the HTTP server listens; undefined when HTTP_ADDRESS=off. */
     readonly address: { readonly host: string; readonly port: number } | undefined;
@@ -385,6 +387,7 @@ function build(v: Map<string, unknown>, streams: readonly StreamRef[]): Config {
     logLevel: g('LOG_LEVEL'),
     heapGrowingPercent: g('SYNC_HEAP_GROWING_PERCENT'),
     heapSemiSpaceMb: g('SYNC_HEAP_SEMI_SPACE_MB'),
+    heapIdleTrimMs: g('SYNC_HEAP_IDLE_TRIM_MS'),
     http: {
       address: parseHttpAddress(g('HTTP_ADDRESS')) as { host: string; port: number } | undefined,
       authToken: g('HTTP_AUTH_TOKEN'),

@@ -805,6 +805,17 @@ export const FIELDS: readonly FieldSpec[] = [
       'Size of each of the V8 young generation semi-spaces of the daemon, in MB (the V8 flag --max-semi-space-size; `run` restarts itself in place with it at start, before connecting anything, unless that flag is already given on its command line or in NODE_OPTIONS; the library leaves its host process alone). 8 (default): a batch being read, buffered and produced dies young instead of in the old generation; 0: V8 picks (up to 32 MB on a large machine: faster by ~10%, 60-80 MB more peak RSS); 4: the young generation of earlier releases, more CPU with the growing factor below (docs/performance.md).',
   }),
   f({
+    env: 'SYNC_HEAP_IDLE_TRIM_MS',
+    kind: 'int',
+    default: '10000',
+    min: 0,
+    max: 3_600_000,
+    unit: 'ms',
+    group: 'service',
+    description:
+      "After this long without a message moved (none read, buffered, sent, acknowledged or retried), the daemon runs one memory-reducing garbage collection that returns the emptied young generation and heap pages to the system, in ms; once per idle period, again only after messages moved (a pause of 30-40 ms; the library leaves its host process alone). With it on, idle RSS 101 -> 84-85 MB and 158-167 -> 113-130 MB a few seconds after a drain (V8's memory reducer, which setting it up wakes, does most of that; docs/performance.md); 0: neither.",
+  }),
+  f({
     env: 'HTTP_ADDRESS',
     kind: 'string',
     default: '127.0.0.1:9464',

@@ -2,11 +2,15 @@
  * The batched produce path (KAFKA_BATCH_PRODUCE, the Kafka client's produceBatch patch applied by
  * scripts/setup.sh) against the real broker: the records in Kafka are byte for byte what the
  * record-by-record path writes (payloads, keys, headers, order per key), a record Kafka can
- * never take fails alone, and a full local queue only delays (backpressure), in order.
+ * never take fails alone, and a full local queue only delays (backpressure), in order, and the
+ * bytes survive garbage collection while they wait in librdkafka's queue (the guard for any
+ * change in who owns a payload: a zero-copy produce that does not hold its Buffers fails it).
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { Message, MessageHeader } from '@confluentinc/kafka-javascript';
 import { isRetryable, PoisonMessageError } from '../../src/errors.js';
 import { clientHasBatchProduce } from '../../src/sink/produce-batch.js';
@@ -116,6 +120,34 @@ describe('batched produce (produceBatch)', () => {
     );
     assert.deepEqual(byTopic(all, `bp-a-${id}`), byTopic(all, `rr-a-${id}`), 'the same as record by record');
     assert.deepEqual(byTopic(all, `bp-b-${id}`), byTopic(all, `rr-b-${id}`), 'the same as record by record');
+  });
+
+  it('payloads stay intact while they wait in the client and nothing else holds them (garbage collected meanwhile)', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const topic = `bp-gc-${uid()}`;
+    // librdkafka waits 300 ms before it sends anything: meanwhile only the client can hold them.
+    const sink = await sinkWith({ KAFKA_LINGER_MS: '300' });
+    const send = (): { ticket: ReturnType<KafkaSink['produce']>; expected: string[] } => {
+      // 8 KB payloads: each its own memory (not Node's Buffer pool), freed once collected.
+      const rs = records([topic], 200, 8192);
+      return { ticket: sink.produce(rs), expected: produced(rs, topic) };
+    };
+    const { ticket, expected } = send();
+    // Collect, and fill memory of the same sizes with other bytes, while the records wait.
+    const junk: Buffer[] = [];
+    for (let round = 0; round < 5; round += 1) {
+      gc();
+      for (let i = 0; i < 200; i += 1) junk.push(Buffer.alloc(8195, 0x5a));
+    }
+    assert.deepEqual(await ticket.outcomes, new Array<undefined>(200).fill(undefined));
+    junk.length = 0;
+    const all = await consume([topic], (got) => got.length >= 200);
+    const got = byTopic(all, topic);
+    assert.equal(got.length, expected.length, 'every record once');
+    // The positions, not the 8 KB payloads, in the message when bytes differ.
+    const differing = expected.flatMap((record, i) => (got[i] === record ? [] : [i]));
+    assert.deepEqual(differing, [], 'records whose bytes are not what was produced');
   });
 
   it('a record Kafka can never take fails alone as poison; the records around it are delivered', async () => {

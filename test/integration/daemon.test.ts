@@ -122,6 +122,39 @@ describe('the run daemon', () => {
     }
   });
 
+  it('gives its young generation back once when idle, and once more only after messages moved (SYNC_HEAP_IDLE_TRIM_MS)', async () => {
+    const id = uid();
+    const stream = `trim-${id}`;
+    const { output, stop } = startDaemon({
+      LOG_LEVEL: 'debug',
+      SYNC_HEAP_IDLE_TRIM_MS: '300',
+      SOURCE_REDIS_DB_SEARCH_RANGE: '5',
+      STREAM_DISCOVERY_INTERVAL: '1',
+      STREAM_DISCOVERY_PATTERNS: `trim-${id}*`,
+      KAFKA_TOPIC: `daemon-${id}`,
+      TARGET_REDIS_KEY_PREFIX: `tr${id}:`,
+      SOURCE_BLOCK_MS: '200',
+    });
+    const trims = (): { youngMbBefore: number; youngMbAfter: number }[] =>
+      output()
+        .split('\n')
+        .filter((l) => l.includes('"msg":"idle: heap trimmed"'))
+        .map((l) => JSON.parse(l) as { youngMbBefore: number; youngMbAfter: number });
+    try {
+      await waitFor('the first idle trim', async () => trims().length === 1, 30_000);
+      const [first] = trims();
+      assert.ok(first && first.youngMbAfter < first.youngMbBefore, `young generation ${JSON.stringify(first)}`);
+      // Quiet (discovery scans still run): no second collection in 5 periods.
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal(trims().length, 1, 'one trim per idle period');
+      for (let i = 0; i < 200; i += 1) await source.send(['XADD', stream, '*', 'device_id', 'd1', 'n', String(i)]);
+      await waitFor('the entries to drain', async () => Number(await source.send(['XLEN', stream])) === 0);
+      await waitFor('the trim after the drain', async () => trims().length === 2, 10_000);
+    } finally {
+      assert.equal(await stop(), 0, output());
+    }
+  });
+
   it('exits 2 naming every invalid variable', async () => {
     const { child, output } = startDaemon({
       SOURCE_REDIS_PORT: 'x',

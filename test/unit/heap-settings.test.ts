@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { reexecEnv, semiSpaceArgv, semiSpaceGiven } from '../../src/cli/heap-settings.js';
+import { IdleHeapTrim, reexecEnv, type HeapTrim, semiSpaceArgv, semiSpaceGiven } from '../../src/cli/heap-settings.js';
 
 const proc = {
   execPath: '/usr/bin/node',
@@ -41,5 +42,70 @@ describe('the daemon heap settings (SYNC_HEAP_SEMI_SPACE_MB)', () => {
     assert.equal(reexecEnv({ PATH: '/bin' }).MALLOC_ARENA_MAX, '2');
     assert.equal(reexecEnv({ PATH: '/bin' }).PATH, '/bin');
     assert.equal(reexecEnv({ MALLOC_ARENA_MAX: '8' }).MALLOC_ARENA_MAX, '8');
+  });
+});
+
+describe('the idle heap trim (SYNC_HEAP_IDLE_TRIM_MS)', () => {
+  // A fake of the collection and of the count of messages moved: check() is one idle period.
+  const setup = (): { trim: IdleHeapTrim; collections: () => number; move: (n: number) => void } => {
+    let moved = 0;
+    let collections = 0;
+    const trim = new IdleHeapTrim(
+      1000,
+      () => moved,
+      () => undefined,
+      () => (collections += 1),
+    );
+    return { trim, collections: () => collections, move: (n) => (moved += n) };
+  };
+
+  it('collects once when a whole period passed without a message moved, then not again while nothing moves', () => {
+    const { trim, collections } = setup();
+    const done = trim.check();
+    assert.equal(collections(), 1);
+    assert.ok(done && done.youngMbBefore >= 0 && done.rssMbAfter > 0, 'reports the sizes around the collection');
+    for (let i = 0; i < 5; i += 1) assert.equal(trim.check(), undefined);
+    assert.equal(collections(), 1, 'one collection per idle period');
+  });
+
+  it('never collects while messages move, and once more after they stop', () => {
+    const { trim, collections, move } = setup();
+    trim.check(); // the start-up garbage
+    for (let i = 0; i < 5; i += 1) {
+      move(1000);
+      assert.equal(trim.check(), undefined, 'busy: no collection');
+    }
+    assert.equal(collections(), 1);
+    assert.ok(trim.check(), 'idle again: one collection');
+    assert.equal(trim.check(), undefined);
+    assert.equal(collections(), 2);
+  });
+
+  it('the real collection gives the young generation back: a process whose young generation grew ends with a fraction of it', () => {
+    // In a process of its own with 8 MB semi-spaces, as the daemon runs: surviving garbage grows
+    // the young generation; the trim's collection must leave less than half of it committed.
+    const script = `
+      import { IdleHeapTrim } from ${JSON.stringify(new URL('../../src/cli/heap-settings.ts', import.meta.url).href)};
+      let keep = [];
+      for (let round = 0; round < 40; round += 1) {
+        keep.push(Array.from({ length: 20000 }, (_, i) => ({ i, s: 'x'.repeat(i % 50) })));
+        if (keep.length > 3) keep.shift();
+      }
+      keep = [];
+      const done = new IdleHeapTrim(1000, () => 0, () => undefined).check();
+      console.log(JSON.stringify(done));`;
+    const out = execFileSync(
+      process.execPath,
+      ['--max-semi-space-size=8', '--import', 'tsx', '--input-type=module', '-e', script],
+      { encoding: 'utf8' },
+    );
+    const done = JSON.parse(out.trim().split('\n').pop() ?? '{}') as HeapTrim;
+    assert.ok(done.youngMbBefore >= 4, `the young generation grew (${done.youngMbBefore} MB)`);
+    // An ordinary full collection keeps it all committed (16 -> 16 MB here); the trim's does not.
+    assert.ok(
+      done.youngMbAfter < done.youngMbBefore / 2,
+      `after the trim ${done.youngMbAfter} of ${done.youngMbBefore} MB`,
+    );
+    assert.ok(done.rssMbAfter < done.rssMbBefore - 4, `resident ${done.rssMbBefore} -> ${done.rssMbAfter} MB`);
   });
 });
