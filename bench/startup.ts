@@ -189,8 +189,9 @@ export interface IdleResult {
 
 /**
  * Idle memory of the real service process: started (as in the drain phase) on streams that do
- * not exist, its resident set sampled for `ms` after "running". V8 shrinks its young generation
- * only after some idle seconds, so the early samples show the start-up peak.
+ * not exist, its resident set sampled for `ms` after "running". The daemon gives its young
+ * generation back only once idle for SYNC_HEAP_IDLE_TRIM_MS (10 s) or V8's memory reducer has
+ * run (~5 s), so the early samples show the start-up peak.
  */
 export async function idle(env: BenchEnv, ms: number, overrides: Record<string, string> = {}): Promise<IdleResult> {
   const daemon = new Daemon(

@@ -127,6 +127,7 @@ export class IdleHeapTrim {
   private armed = true;
   private timer: NodeJS.Timeout | undefined;
 
+  /** `periodMs` > 0. Config 0 means no trim: construct none (the default `collect` already wakes V8's memory reducer). */
   constructor(
     private readonly periodMs: number,
     private readonly activity: () => number,
@@ -136,9 +137,9 @@ export class IdleHeapTrim {
     this.last = activity();
   }
 
-  /** Checks once per period, on a timer that does not hold the process; 0: never. */
+  /** Checks once per period, on a timer that does not hold the process. */
   start(): void {
-    if (this.periodMs <= 0 || this.timer) return;
+    if (this.timer) return;
     this.timer = setInterval(() => this.check(), this.periodMs);
     this.timer.unref();
   }
