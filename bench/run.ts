@@ -101,7 +101,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   const { latencyFloor } = await import('./latency-floor.js');
   const { recovery, discovery, idle } = await import('./startup.js');
   const { buildDaemon, useDaemon } = await import('./daemon.js');
-  const { log, machine } = await import('./common.js');
+  const { emptySandbox, log, machine } = await import('./common.js');
 
   const plan = opts.quick ? QUICK : FULL;
   const report: BenchReport = {
@@ -184,6 +184,8 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
     report.discovery = await discovery(env, plan.discoveryStreams);
   }
   report.loadAtEnd = loadavg();
+  log('sandbox: emptied and its AOFs rewritten');
+  await emptySandbox(env);
   return report;
 }
 

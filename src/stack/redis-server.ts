@@ -26,6 +26,11 @@ import { redisPaths, STACK_HOST, STACK_PORTS, type RedisPaths } from './paths.js
 export type RedisName = 'source' | 'target';
 
 const READY_TIMEOUT_MS = 30_000;
+/**
+ * How long a server that answers LOADING (replaying its AOF: a target left with millions of
+ * buffered messages takes minutes) is waited for: it is making progress, not failing.
+ */
+const LOADING_TIMEOUT_MS = 15 * 60_000;
 const STOP_TIMEOUT_MS = 15_000;
 
 function quote(value: string): string {
@@ -54,11 +59,20 @@ export function redisPid(name: RedisName): number | undefined {
   return ownedPid(paths.pidFile, paths.configFile);
 }
 
-/** Resolves once PING answers; fails early if the process died, with the end of its log. */
-async function waitForRedis(name: RedisName, pid: number): Promise<void> {
+/**
+ * Resolves once PING answers; fails early if the process died, with the end of its log. A server
+ * that answers LOADING is waited for up to `loadingMs` from the start instead of `readyMs`.
+ * Exported for the stack's tests.
+ */
+export async function waitForRedis(
+  name: RedisName,
+  pid: number,
+  { readyMs = READY_TIMEOUT_MS, loadingMs = LOADING_TIMEOUT_MS } = {},
+): Promise<void> {
   const port = STACK_PORTS[name];
   const { logFile, pidFile, configFile } = redisPaths(name);
-  const deadline = Date.now() + READY_TIMEOUT_MS;
+  const started = Date.now();
+  let deadline = started + readyMs;
   let lastError = 'no answer yet';
   while (Date.now() < deadline) {
     if (ownedPid(pidFile, configFile) !== pid) {
@@ -73,10 +87,11 @@ async function waitForRedis(name: RedisName, pid: number): Promise<void> {
       client.on('error', () => undefined);
       try {
         await client.connect();
-        // LOADING while the AOF is replayed: keep polling.
         if ((await client.ping()) === 'PONG') return;
       } catch (err) {
         lastError = err instanceof Error ? err.message : String(err);
+        // LOADING while the AOF is replayed: keep polling, for longer.
+        if (lastError.startsWith('LOADING')) deadline = Math.max(deadline, started + loadingMs);
       } finally {
         client.destroy();
       }
@@ -84,7 +99,7 @@ async function waitForRedis(name: RedisName, pid: number): Promise<void> {
     await sleep(100);
   }
   throw new Error(
-    `${name} Redis on ${STACK_HOST}:${port} did not answer PING within ${READY_TIMEOUT_MS / 1000} s ` +
+    `${name} Redis on ${STACK_HOST}:${port} did not answer PING within ${(deadline - started) / 1000} s ` +
       `(${lastError}); see ${logFile}`,
   );
 }

@@ -21,6 +21,9 @@ import {
   stopServer,
   tlsPaths,
 } from '../../src/stack/index.js';
+import { redisPaths } from '../../src/stack/paths.js';
+import { sleep, spawnDetached, writePidFile } from '../../src/stack/process.js';
+import { waitForRedis } from '../../src/stack/redis-server.js';
 
 const unique = (label: string): string => `stack-test-${label}-${randomUUID().slice(0, 8)}`;
 
@@ -230,6 +233,59 @@ describe('the local stack', () => {
       });
     });
   });
+
+  test(
+    'a target still loading its AOF after the ready timeout is waited for, not reported dead',
+    { timeout: 90_000 },
+    async () => {
+      // 3,000 keys in the AOF's base, loaded 1 ms each (key-load-delay) with events served every
+      // KB: the restarted server answers LOADING for ~3 s, three times the 1 s ready timeout given.
+      const prefix = unique('loading');
+      await withRedis(STACK_PORTS.target, async (redis) => {
+        await redis.mSet(Array.from({ length: 3000 }, (_, i): [string, string] => [`${prefix}:${i}`, `value-${i}`]));
+        await redis.sendCommand(['BGREWRITEAOF']);
+        while ((await redis.info('persistence')).includes('aof_rewrite_in_progress:1')) await sleep(50);
+      });
+      await stopServer('target');
+      const paths = redisPaths('target');
+      const pid = spawnDetached({
+        command: 'redis-server',
+        args: [paths.configFile, '--key-load-delay', '1000', '--loading-process-events-interval-bytes', '1024'],
+        cwd: paths.dir,
+        logFile: paths.logFile,
+      });
+      writePidFile(paths.pidFile, pid);
+      let loadingSeen = false;
+      try {
+        const watcher = (async () => {
+          for (let i = 0; i < 40 && !loadingSeen; i += 1) {
+            await sleep(100);
+            try {
+              await withRedis(STACK_PORTS.target, (redis) => redis.ping());
+            } catch (err) {
+              if (err instanceof Error && err.message.startsWith('LOADING')) loadingSeen = true;
+            }
+          }
+        })();
+        const started = Date.now();
+        await waitForRedis('target', pid, { readyMs: 1_000 });
+        const waitedMs = Date.now() - started;
+        await watcher;
+        assert.ok(loadingSeen, 'the restarted target never answered LOADING: the test did not exercise the wait');
+        assert.ok(waitedMs > 1_000, `the target was ready after ${waitedMs} ms, within the ready timeout`);
+        await withRedis(STACK_PORTS.target, async (redis) => assert.equal(await redis.exists(`${prefix}:2999`), 1));
+      } finally {
+        // Back to the stack's own server (no load delay), started the usual way, without the keys.
+        await stopServer('target');
+        await startServer('target');
+        await withRedis(STACK_PORTS.target, async (redis) => {
+          for await (const keys of redis.scanIterator({ MATCH: `${prefix}:*`, COUNT: 1000 })) {
+            if (keys.length > 0) await redis.unlink(keys);
+          }
+        });
+      }
+    },
+  );
 
   describe('Kafka', { timeout: 60_000 }, () => {
     test('round trip over PLAINTEXT', () =>
