@@ -30,7 +30,12 @@ export const PAYLOAD_POOL = 1000;
 export interface BenchEnv {
   readonly stack: Record<string, string>;
   readonly runId: string;
+  /** Partitions of the latency phase's topics (`--partitions`, default LATENCY_PARTITIONS). */
+  readonly partitions?: number;
 }
+
+/** The latency topics' partitions by default: the broker's default (num.partitions=3). */
+export const LATENCY_PARTITIONS = 3;
 
 export function benchConfig(env: BenchEnv, overrides: Record<string, string> = {}): Config {
   return loadConfig({

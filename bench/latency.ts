@@ -21,6 +21,7 @@ import {
   redisOf,
   sleep,
   streamNames,
+  LATENCY_PARTITIONS,
   type BenchEnv,
 } from './common.js';
 import { Daemon, serviceEnv, stackCpu, stackCpuPer, type StackCpu } from './daemon.js';
@@ -54,6 +55,8 @@ export interface LatencyResult {
   serverCores?: StackCpu;
   /** The service ran with KAFKA_EXACTLY_ONCE=true. */
   exactlyOnce?: boolean;
+  /** Partitions of the topic (a batch's records spread over them by device id). */
+  partitions?: number;
 }
 
 export async function latency(
@@ -156,7 +159,7 @@ export async function measureLatency(
     await new Promise<void>((resolve, reject) =>
       consumer.connect({ timeout: 20_000 }, (err) => (err ? reject(err) : resolve())),
     );
-    consumer.assign([0, 1, 2].map((partition) => ({ topic, partition, offset: 0 })));
+    consumer.assign(Array.from({ length: partitionsOf(env) }, (_, partition) => ({ topic, partition, offset: 0 })));
     consumer.on('data', (m: Message) => {
       const now = Date.now();
       // `seq` is read from the head of the envelope ({"stream":..,"fields":{"device_id":..,
@@ -201,6 +204,7 @@ export async function measureLatency(
       kind,
       ratePerSec,
       size: plan.size,
+      partitions: partitionsOf(env),
       measured,
       received: samples.length,
       achievedRate: sent / ((until - t0) / 1000),
@@ -219,6 +223,11 @@ export async function measureLatency(
   }
 }
 
+/** The partitions of the latency topics of this run. */
+export function partitionsOf(env: BenchEnv): number {
+  return env.partitions ?? LATENCY_PARTITIONS;
+}
+
 export async function createTopic(env: BenchEnv, topic: string): Promise<void> {
   const admin = Kafka.AdminClient.create({
     'bootstrap.servers': env.stack['KAFKA_BOOTSTRAP_SERVERS'] as string,
@@ -226,7 +235,7 @@ export async function createTopic(env: BenchEnv, topic: string): Promise<void> {
   });
   try {
     await new Promise<void>((resolve, reject) =>
-      admin.createTopic({ topic, num_partitions: 3, replication_factor: 1 }, 10_000, (err) =>
+      admin.createTopic({ topic, num_partitions: partitionsOf(env), replication_factor: 1 }, 10_000, (err) =>
         err ? reject(err) : resolve(),
       ),
     );

@@ -4,7 +4,7 @@
  * `bench: drain <X> msg/s, ceiling <Y> msg/s, ratio <X/Y>` for 1 KB messages in one stream.
  */
 import type { ProducerCeiling, RedisCeiling } from './ceilings.js';
-import { INNER_COMMANDS, type Machine } from './common.js';
+import { INNER_COMMANDS, LATENCY_PARTITIONS, type Machine } from './common.js';
 import type { DrainResult } from './drain.js';
 import type { LatencyResult } from './latency.js';
 import type { DiscoveryResult, IdleResult, RecoveryResult } from './startup.js';
@@ -59,6 +59,11 @@ export function drainGoals(d: DrainResult, ceiling: ProducerCeiling | undefined)
 
 export function ceilingFor(r: BenchReport, bytes: number): ProducerCeiling | undefined {
   return r.producer.find((p) => p.size === bytes);
+}
+
+/** The topic's partitions in the row label when they are not the default (`--partitions`). */
+function partitionsNote(l: LatencyResult): string {
+  return l.partitions !== undefined && l.partitions !== LATENCY_PARTITIONS ? `, ${l.partitions} partitions` : '';
 }
 
 export function formatReport(r: BenchReport): string {
@@ -118,7 +123,7 @@ export function formatReport(r: BenchReport): string {
       '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
       ...r.latency.map(
         (l) =>
-          `| ${l.kind === 'floor' ? 'floor: raw producer -> consumer, no Redis, no service' : l.exactlyOnce ? '1 stream, KAFKA_EXACTLY_ONCE=true' : '1 stream'} | ${size(l.size)} | ${int(l.ratePerSec)} | ${int(l.achievedRate)} | ${int(l.measured)} | ${int(l.received)} | ${int(l.p50)} | ${int(l.p99)} | ${int(l.p999)} | ${int(l.max)} | ${l.serviceCores === undefined ? 'n/a' : `${dec(l.serviceCores)}, ${dec(l.serviceCpuUsPerMsg ?? Number.NaN, 1)}`} | ${l.serverCores ? `${dec(l.serverCores.source)} / ${dec(l.serverCores.target)} / ${dec(l.serverCores.kafka)}` : 'n/a'} | ${dec(l.load)} | ${l.kind === 'floor' ? '' : [verdict(l.p99 < GOALS.latencyP99Ms, `p99 < ${GOALS.latencyP99Ms} ms`), ...(l.serviceCores === undefined ? [] : [verdict(l.serviceCores <= GOALS.latencyServiceCores, `service <= ${GOALS.latencyServiceCores} core`)])].join(', ')} |`,
+          `| ${l.kind === 'floor' ? 'floor: raw producer -> consumer, no Redis, no service' : l.exactlyOnce ? '1 stream, KAFKA_EXACTLY_ONCE=true' : '1 stream'}${partitionsNote(l)} | ${size(l.size)} | ${int(l.ratePerSec)} | ${int(l.achievedRate)} | ${int(l.measured)} | ${int(l.received)} | ${int(l.p50)} | ${int(l.p99)} | ${int(l.p999)} | ${int(l.max)} | ${l.serviceCores === undefined ? 'n/a' : `${dec(l.serviceCores)}, ${dec(l.serviceCpuUsPerMsg ?? Number.NaN, 1)}`} | ${l.serverCores ? `${dec(l.serverCores.source)} / ${dec(l.serverCores.target)} / ${dec(l.serverCores.kafka)}` : 'n/a'} | ${dec(l.load)} | ${l.kind === 'floor' ? '' : [verdict(l.p99 < GOALS.latencyP99Ms, `p99 < ${GOALS.latencyP99Ms} ms`), ...(l.serviceCores === undefined ? [] : [verdict(l.serviceCores <= GOALS.latencyServiceCores, `service <= ${GOALS.latencyServiceCores} core`)])].join(', ')} |`,
       ),
     );
   }

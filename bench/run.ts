@@ -14,6 +14,7 @@
  *   npm run bench -- --profile DIR     the drained daemons write V8 CPU profiles into DIR
  *   npm run bench -- --logs DIR        the drained daemons append their logs to DIR/<case>.log
  *   npm run bench -- --rates 5000      offered rates of the latency phase
+ *   npm run bench -- --partitions 12   partitions of the latency phase's topics (default 3)
  *   npm run bench -- --daemon FILE     run this built CLI entry (e.g. an older dist/cli/bin.js)
  *   npm run bench -- --json FILE       also write the results as JSON
  *   npm run bench -- --exactly-once    every drain and latency case also with KAFKA_EXACTLY_ONCE=true
@@ -56,6 +57,8 @@ export interface BenchOptions {
   daemon?: string;
   /** Offered rates of the latency phase instead of the plan's. */
   rates?: number[];
+  /** Partitions of the latency phase's topics (default LATENCY_PARTITIONS). */
+  partitions?: number;
   /** Each drain and latency case runs again with KAFKA_EXACTLY_ONCE=true, next to the default. */
   exactlyOnce?: boolean;
 }
@@ -116,7 +119,11 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   };
   log('stack up (.stack-bench)');
   await stackUp({ log: (l) => log(l) });
-  const env: BenchEnv = { stack: stackEnv('plaintext'), runId: randomBytes(3).toString('hex') };
+  const env: BenchEnv = {
+    stack: stackEnv('plaintext'),
+    runId: randomBytes(3).toString('hex'),
+    ...(opts.partitions ? { partitions: opts.partitions } : {}),
+  };
   const has = (p: Phase): boolean => opts.phases.includes(p);
   if (opts.daemon) useDaemon(opts.daemon);
   if (has('drain') || has('latency') || has('idle')) log(`daemon: ${buildDaemon()}`);
@@ -218,6 +225,7 @@ function parseArgs(argv: readonly string[]): BenchOptions & { json?: string; dow
   const logDir = value('--logs');
   const daemon = value('--daemon');
   const rates = list('--rates')?.map(Number);
+  const partitions = value('--partitions');
   return {
     quick: argv.includes('--quick'),
     phases,
@@ -233,6 +241,7 @@ function parseArgs(argv: readonly string[]): BenchOptions & { json?: string; dow
     ...(logDir ? { logDir } : {}),
     ...(daemon ? { daemon } : {}),
     ...(rates ? { rates } : {}),
+    ...(partitions ? { partitions: Number(partitions) } : {}),
   };
 }
 

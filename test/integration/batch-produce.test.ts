@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import Kafka from '@confluentinc/kafka-javascript';
 import type { Message, MessageHeader } from '@confluentinc/kafka-javascript';
 import { memoryReducingCollection } from '../../src/cli/heap-settings.js';
 import { isRetryable, PoisonMessageError } from '../../src/errors.js';
@@ -182,6 +183,42 @@ describe('batched produce (produceBatch)', () => {
     const outcomes = await ticket.outcomes;
     assert.equal(outcomes.length, 50);
     for (const o of outcomes) assert.ok(o !== undefined && isRetryable(o), `retryable: ${String(o)}`);
+  });
+
+  it("a batch's reports from many partitions reach JavaScript together, in one call", async () => {
+    // The report thread wakes the main thread for a batch's last report only (the patch's
+    // ProduceBatch): before, each partition's flush of reports was a wakeup and a call of its own
+    // (3-12 for this batch), each waking the event loop at a steady rate.
+    const topic = `bp-parts-${uid()}`;
+    const admin = Kafka.AdminClient.create({ 'bootstrap.servers': stackConfig().kafka.bootstrapServers });
+    try {
+      await new Promise<void>((resolve, reject) =>
+        admin.createTopic({ topic, num_partitions: 12, replication_factor: 1 }, (err) =>
+          err ? reject(err) : resolve(),
+        ),
+      );
+    } finally {
+      admin.disconnect();
+    }
+    const sink = await sinkWith({});
+    const calls: number[] = [];
+    const spied = sink as unknown as { onBatchReports(flat: unknown[]): void };
+    const reports = spied.onBatchReports.bind(sink);
+    spied.onBatchReports = (flat) => {
+      calls.push(flat.length / 3);
+      reports(flat);
+    };
+    // 96 keys over 12 partitions; under the binding's 100 reports per flush.
+    const rs = records([topic], 96).map((r, i) => ({ ...r, kafkaKey: Buffer.from(`device-${i}`) }));
+    for (let round = 0; round < 3; round += 1) {
+      calls.length = 0;
+      const ticket = sink.produce(rs);
+      assert.deepEqual(await ticket.outcomes, new Array<undefined>(96).fill(undefined));
+      assert.deepEqual(calls, [96], `round ${round}: report calls (records each) for one batch`);
+    }
+    const all = await consume([topic], (got) => got.length >= 3 * 96);
+    assert.equal(all.length, 3 * 96, 'every record in Kafka');
+    assert.ok(new Set(all.map((m) => m.partition)).size >= 6, 'the batch did span many partitions');
   });
 
   it('a full local queue delays the rest of the batch (backpressure) and keeps the order', async () => {
