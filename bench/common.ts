@@ -49,27 +49,18 @@ export async function redisOf(env: BenchEnv, role: 'source' | 'target', db = 0):
   return connectRedis(role === 'source' ? cfg.source : cfg.target, { role, db, connectTimeoutMs: 10_000 });
 }
 
-/** Deletes everything in the bench sandbox's source and target Redis (never the main stack's). */
-export async function flushSandbox(env: BenchEnv): Promise<void> {
+/**
+ * Deletes everything in the bench sandbox's source and target Redis (never the main stack's).
+ * `rewriteAof`: also rewrite the append-only files from the empty data set, as at the end of a
+ * run: its last phase (recovery: 1,000,000 keys) otherwise leaves GBs of AOF that the next
+ * `stack up` replays first.
+ */
+export async function flushSandbox(env: BenchEnv, { rewriteAof = false } = {}): Promise<void> {
   for (const role of ['source', 'target'] as const) {
     const c = await redisOf(env, role);
     try {
       await c.send(['FLUSHALL']);
-    } finally {
-      await c.close();
-    }
-  }
-}
-
-/**
- * `flushSandbox`, and the append-only files rewritten from the empty data set: a run's last phase
- * (recovery: 1,000,000 keys) otherwise leaves GBs of AOF that the next `stack up` replays first.
- */
-export async function emptySandbox(env: BenchEnv): Promise<void> {
-  await flushSandbox(env);
-  for (const role of ['source', 'target'] as const) {
-    const c = await redisOf(env, role);
-    try {
+      if (!rewriteAof) continue;
       await c.send(['BGREWRITEAOF']);
       for (let i = 0; i < 600; i += 1) {
         const info = String(await c.send(['INFO', 'persistence']));

@@ -104,7 +104,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   const { latencyFloor } = await import('./latency-floor.js');
   const { recovery, discovery, idle } = await import('./startup.js');
   const { buildDaemon, useDaemon } = await import('./daemon.js');
-  const { emptySandbox, log, machine } = await import('./common.js');
+  const { flushSandbox, log, machine } = await import('./common.js');
 
   const plan = opts.quick ? QUICK : FULL;
   const report: BenchReport = {
@@ -192,7 +192,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   }
   report.loadAtEnd = loadavg();
   log('sandbox: emptied and its AOFs rewritten');
-  await emptySandbox(env);
+  await flushSandbox(env, { rewriteAof: true });
   return report;
 }
 
