@@ -16,6 +16,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { cpus, freemem, loadavg, totalmem } from 'node:os';
 import Kafka from '@confluentinc/kafka-javascript';
 import { loadConfig, type Config } from '../src/config/config.js';
+import { errorMessage } from '../src/errors.js';
 import { connectRedis, type RedisConnection } from '../src/redis/client.js';
 import { KeyFormat } from '../src/buffer/key-format.js';
 import { GlobMap } from '../src/util/glob.js';
@@ -61,15 +62,31 @@ export async function flushSandbox(env: BenchEnv, { rewriteAof = false } = {}): 
     try {
       await c.send(['FLUSHALL']);
       if (!rewriteAof) continue;
-      await c.send(['BGREWRITEAOF']);
-      for (let i = 0; i < 600; i += 1) {
-        const info = String(await c.send(['INFO', 'persistence']));
-        if (!/aof_rewrite_in_progress:1|aof_rewrite_scheduled:1/.test(info)) break;
-        await sleep(100);
+      // A rewrite Redis started by itself (auto-aof-rewrite-percentage, after a drain's growth)
+      // is refused with "already in progress" and was forked before FLUSHALL: wait for it, then
+      // ask again, so the files written last start from the empty data set.
+      for (let tries = 0; ; tries += 1) {
+        await rewriteDone(c);
+        try {
+          await c.send(['BGREWRITEAOF']);
+          break;
+        } catch (err) {
+          if (tries >= 5 || !/already in progress/i.test(errorMessage(err))) throw err;
+        }
       }
+      await rewriteDone(c);
     } finally {
       await c.close();
     }
+  }
+}
+
+/** Waits (up to 60 s) until `c`'s server has no AOF rewrite running or scheduled. */
+async function rewriteDone(c: RedisConnection): Promise<void> {
+  for (let i = 0; i < 600; i += 1) {
+    const info = String(await c.send(['INFO', 'persistence']));
+    if (!/aof_rewrite_in_progress:1|aof_rewrite_scheduled:1/.test(info)) return;
+    await sleep(100);
   }
 }
 
