@@ -66,7 +66,7 @@ export async function flushSandbox(env: BenchEnv, { rewriteAof = false } = {}): 
       // is refused with "already in progress" and was forked before FLUSHALL: wait for it, then
       // ask again, so the files written last start from the empty data set.
       for (let tries = 0; ; tries += 1) {
-        await rewriteDone(c);
+        await untilAofRewriteDone(c, 60_000);
         try {
           await c.send(['BGREWRITEAOF']);
           break;
@@ -74,20 +74,25 @@ export async function flushSandbox(env: BenchEnv, { rewriteAof = false } = {}): 
           if (tries >= 5 || !/already in progress/i.test(errorMessage(err))) throw err;
         }
       }
-      await rewriteDone(c);
+      await untilAofRewriteDone(c, 60_000);
     } finally {
       await c.close();
     }
   }
 }
 
-/** Waits (up to 60 s) until `c`'s server has no AOF rewrite running or scheduled. */
-async function rewriteDone(c: RedisConnection): Promise<void> {
-  for (let i = 0; i < 600; i += 1) {
+/**
+ * Waits until `c`'s server has no AOF rewrite running or scheduled; false when `timeoutMs`
+ * passed first.
+ */
+export async function untilAofRewriteDone(c: RedisConnection, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
     const info = String(await c.send(['INFO', 'persistence']));
-    if (!/aof_rewrite_in_progress:1|aof_rewrite_scheduled:1/.test(info)) return;
+    if (!/aof_rewrite_in_progress:1|aof_rewrite_scheduled:1/.test(info)) return true;
     await sleep(100);
   }
+  return false;
 }
 
 export function payloadPool(size: number, count = PAYLOAD_POOL): Buffer[] {

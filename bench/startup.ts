@@ -29,6 +29,7 @@ import {
   redisOf,
   sleep,
   type BenchEnv,
+  untilAofRewriteDone,
 } from './common.js';
 import { Daemon, serviceEnv, stackCpu } from './daemon.js';
 import { pipelineRaw } from './resp.js';
@@ -97,13 +98,8 @@ export async function recovery(env: BenchEnv, keys: number): Promise<RecoveryRes
 /** Rewrites the AOF now and waits until no rewrite is running or scheduled. */
 async function settleAof(conn: RedisConnection): Promise<void> {
   await conn.send(['BGREWRITEAOF']).catch(() => undefined); // "already in progress" is fine
-  const deadline = Date.now() + 120_000;
-  while (Date.now() < deadline) {
-    const info = String(await conn.send(['INFO', 'persistence']));
-    if (/aof_rewrite_in_progress:0/.test(info) && /aof_rewrite_scheduled:0/.test(info)) return;
-    await sleep(200);
-  }
-  log('recovery: the AOF rewrite did not finish within 120 s; timing anyway');
+  if (!(await untilAofRewriteDone(conn, 120_000)))
+    log('recovery: the AOF rewrite did not finish within 120 s; timing anyway');
 }
 
 /** A log destination that keeps the fields of the lines with message `msg`. */

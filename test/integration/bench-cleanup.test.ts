@@ -11,9 +11,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { flushSandbox, type BenchEnv } from '../../bench/common.js';
-import { connectRedis, type RedisConnection } from '../../src/redis/client.js';
-import { stackConfig } from '../helpers/real-stack.js';
+import { flushSandbox, redisOf, type BenchEnv } from '../../bench/common.js';
+import type { RedisConnection } from '../../src/redis/client.js';
 import { freePort, startServer, stopServer, type TestServer } from '../helpers/redis-server.js';
 
 const KEYS = 1500;
@@ -33,21 +32,17 @@ describe('bench sandbox cleanup', () => {
       'auto-aof-rewrite-percentage 0',
       'rdb-key-save-delay 2000',
     ]);
-    const at = { HOST: '127.0.0.1', PORT: String(port) };
+    const at = { host: '127.0.0.1', port: String(port) };
     env = {
       stack: {
-        SOURCE_REDIS_HOST: at.HOST,
-        SOURCE_REDIS_PORT: at.PORT,
-        TARGET_REDIS_HOST: at.HOST,
-        TARGET_REDIS_PORT: at.PORT,
+        SOURCE_REDIS_HOST: at.host,
+        SOURCE_REDIS_PORT: at.port,
+        TARGET_REDIS_HOST: at.host,
+        TARGET_REDIS_PORT: at.port,
       },
       runId: 'cleanup',
     };
-    conn = await connectRedis(stackConfig({ TARGET_REDIS_PORT: at.PORT }).target, {
-      role: 'target',
-      db: 0,
-      connectTimeoutMs: 5000,
-    });
+    conn = await redisOf(env, 'target');
   });
   after(async () => {
     await conn?.close();
