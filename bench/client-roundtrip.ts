@@ -1,14 +1,14 @@
 /**
  * What node-redis costs per round trip against a bare socket: 20,000 `SET k v` one after the
  * other (each awaited before the next, as the service's per-batch round trips are), through the
- * service's own connection (connectRedis: node-redis, Buffer replies) and through a net.Socket that
- * writes the encoded command and waits for its reply. Client CPU (process.cpuUsage) and wall time per round trip, three rounds
- * back to back. This sizes the "own RESP client on the hot path" lever of issue #13: the
+ * service's own connection (connectRedis: node-redis, Buffer replies) and through a net.Socket
+ * that writes the encoded command and waits for its reply. Client CPU (process.cpuUsage) and wall
+ * time per round trip, three rounds back to back. This sizes the "own RESP client on the hot path" lever of issue #13: the
  * difference is what such a client could save per round trip, at best.
  *
  *   bash scripts/with-node.sh node --import tsx bench/client-roundtrip.ts [host:port]   (default: the main stack's source Redis)
  *
- * It writes the key `rks-bench:roundtrip` (and nothing else) into DB 0 of that Redis.
+ * It writes the key `rks-bench:roundtrip` into DB 0 of that Redis and deletes it at the end.
  */
 import { connect } from 'node:net';
 import { loadConfig } from '../src/config/config.js';
@@ -77,3 +77,6 @@ for (let round = 1; round <= 3; round += 1) {
   const b = await viaSocket();
   console.log(`| ${round} | ${f(a.cpuUs)} | ${f(a.wallUs)} | ${f(b.cpuUs)} | ${f(b.wallUs)} |`);
 }
+const cleanup = await connectRedis(cfg.source, { role: 'source', db: 0, connectTimeoutMs: 10_000 });
+await cleanup.send(['DEL', KEY]);
+await cleanup.close();
