@@ -3,8 +3,8 @@
  * other (each awaited before the next, as the service's per-batch round trips are), through the
  * service's own connection (connectRedis: node-redis, Buffer replies) and through a net.Socket
  * that writes the encoded command and waits for its reply. Client CPU (process.cpuUsage) and wall
- * time per round trip, three rounds back to back. This sizes the "own RESP client on the hot path" lever of issue #13: the
- * difference is what such a client could save per round trip, at best.
+ * time per round trip, three rounds back to back. This sizes the "own RESP client on the hot
+ * path" lever of issue #13: the difference is what such a client could save per trip, at best.
  *
  *   bash scripts/with-node.sh node --import tsx bench/client-roundtrip.ts [host:port]   (default: the main stack's source Redis)
  *
@@ -14,6 +14,7 @@ import { connect } from 'node:net';
 import { loadConfig } from '../src/config/config.js';
 import { connectRedis } from '../src/redis/client.js';
 import { STACK_HOST, STACK_PORTS } from '../src/stack/index.js';
+import { encode } from './resp.js';
 
 const [host = STACK_HOST, port = String(STACK_PORTS.source)] = (process.argv[2] ?? '').split(':').filter(Boolean);
 const cfg = loadConfig({ configFile: null, env: { SOURCE_REDIS_HOST: host, SOURCE_REDIS_PORT: port } });
@@ -55,7 +56,7 @@ async function viaSocket(): Promise<PerTrip> {
     waiting = undefined;
     w?.(reply); // one '+OK\r\n' per SET; a reply never arrives split or merged at this size
   });
-  const cmd = Buffer.from(`*3\r\n$3\r\nSET\r\n$${KEY.length}\r\n${KEY}\r\n$1\r\nv\r\n`);
+  const cmd = Buffer.concat(encode(['SET', KEY, 'v']));
   try {
     return await timed(
       () =>

@@ -9,12 +9,14 @@ import { connect, type Socket } from 'node:net';
 
 export type Arg = string | Buffer;
 
-function encode(cmd: readonly Arg[], out: Buffer[]): void {
+/** Appends the RESP encoding of `cmd` to `out` (a command's parts, to concat or writev). */
+export function encode(cmd: readonly Arg[], out: Buffer[] = []): Buffer[] {
   out.push(Buffer.from(`*${cmd.length}\r\n`));
   for (const a of cmd) {
     const b = typeof a === 'string' ? Buffer.from(a) : a;
     out.push(Buffer.from(`$${b.length}\r\n`), b, CRLF);
   }
+  return out;
 }
 const CRLF = Buffer.from('\r\n');
 
