@@ -41,6 +41,13 @@ export interface LatencyResult {
   p99: number;
   p999: number;
   max: number;
+  /**
+   * The two legs of each record's latency, split at the broker's append (the topics are created
+   * with message.timestamp.type=LogAppendTime, so a record's timestamp is when the broker wrote
+   * it): XADD -> appended (source, service, producer, broker's write) and appended -> received
+   * (the broker's fetch path and the consumer). p50 / p99 of each, ms.
+   */
+  legs?: { toAppend: [number, number]; fromAppend: [number, number] };
   load: number;
   /**
    * CPU of the service process (utime+stime) over the measured window, in cores, and per record
@@ -154,6 +161,8 @@ export async function measureLatency(
     { 'auto.offset.reset': 'earliest' },
   );
   const samples: number[] = [];
+  const toAppend: number[] = [];
+  const fromAppend: number[] = [];
   let firstMeasured = Number.POSITIVE_INFINITY;
   try {
     await new Promise<void>((resolve, reject) =>
@@ -165,7 +174,13 @@ export async function measureLatency(
       // `seq` is read from the head of the envelope ({"stream":..,"fields":{"device_id":..,
       // "seq":..), not JSON.parse'd: this process shares the CPU with what it measures.
       const seq = Number(SEQ.exec(m.value ? m.value.toString('latin1', 0, 200) : '')?.[1]);
-      if (seq >= firstMeasured && seq < total) samples.push(now - (sentAt[seq] as number));
+      if (seq >= firstMeasured && seq < total) {
+        samples.push(now - (sentAt[seq] as number));
+        if (m.timestamp !== undefined) {
+          toAppend.push(m.timestamp - (sentAt[seq] as number));
+          fromAppend.push(now - m.timestamp);
+        }
+      }
     });
     consumer.consume();
     const load0 = load1();
@@ -200,6 +215,10 @@ export async function measureLatency(
     const deadline = Date.now() + 30_000;
     while (samples.length < measured && Date.now() < deadline) await sleep(50);
     const sorted = [...samples].sort((a, b) => a - b);
+    const p50p99 = (xs: number[]): [number, number] => {
+      const s = [...xs].sort((a, b) => a - b);
+      return [percentile(s, 50), percentile(s, 99)];
+    };
     return {
       kind,
       ratePerSec,
@@ -212,6 +231,7 @@ export async function measureLatency(
       p99: percentile(sorted, 99),
       p999: percentile(sorted, 99.9),
       max: sorted[sorted.length - 1] ?? Number.NaN,
+      ...(toAppend.length > 0 ? { legs: { toAppend: p50p99(toAppend), fromAppend: p50p99(fromAppend) } } : {}),
       load: Math.max(load0, load1()),
       ...(cpu !== undefined
         ? { serviceCores: cpu / cpuWindowS, serviceCpuUsPerMsg: (cpu / Math.max(1, measured)) * 1e6 }
@@ -235,8 +255,16 @@ export async function createTopic(env: BenchEnv, topic: string): Promise<void> {
   });
   try {
     await new Promise<void>((resolve, reject) =>
-      admin.createTopic({ topic, num_partitions: partitionsOf(env), replication_factor: 1 }, 10_000, (err) =>
-        err ? reject(err) : resolve(),
+      admin.createTopic(
+        {
+          topic,
+          num_partitions: partitionsOf(env),
+          replication_factor: 1,
+          // A record's timestamp is the broker's append: measureLatency splits each latency there.
+          config: { 'message.timestamp.type': 'LogAppendTime' },
+        },
+        10_000,
+        (err) => (err ? reject(err) : resolve()),
       ),
     );
   } finally {

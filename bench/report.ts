@@ -119,11 +119,11 @@ export function formatReport(r: BenchReport): string {
   if (r.latency.length > 0) {
     out.push(
       '',
-      '| latency XADD -> readable in Kafka | payload | offered (msg/s) | achieved (msg/s) | measured | received | p50 (ms) | p99 (ms) | p99.9 (ms) | max (ms) | service CPU: cores, µs/msg | servers, cores: source / target / broker (with the XADDs and the consumer of the bench) | load (1 min) | issue 13 goals |',
-      '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+      '| latency XADD -> readable in Kafka | payload | offered (msg/s) | achieved (msg/s) | measured | received | p50 (ms) | p99 (ms) | p99.9 (ms) | max (ms) | p50 / p99 (ms) split at the broker append: XADD -> appended, appended -> received | service CPU: cores, µs/msg | servers, cores: source / target / broker (with the XADDs and the consumer of the bench) | load (1 min) | issue 13 goals |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
       ...r.latency.map(
         (l) =>
-          `| ${l.kind === 'floor' ? 'floor: raw producer -> consumer, no Redis, no service' : l.exactlyOnce ? '1 stream, KAFKA_EXACTLY_ONCE=true' : '1 stream'}${partitionsNote(l)} | ${size(l.size)} | ${int(l.ratePerSec)} | ${int(l.achievedRate)} | ${int(l.measured)} | ${int(l.received)} | ${int(l.p50)} | ${int(l.p99)} | ${int(l.p999)} | ${int(l.max)} | ${l.serviceCores === undefined ? 'n/a' : `${dec(l.serviceCores)}, ${dec(l.serviceCpuUsPerMsg ?? Number.NaN, 1)}`} | ${l.serverCores ? `${dec(l.serverCores.source)} / ${dec(l.serverCores.target)} / ${dec(l.serverCores.kafka)}` : 'n/a'} | ${dec(l.load)} | ${l.kind === 'floor' ? '' : [verdict(l.p99 < GOALS.latencyP99Ms, `p99 < ${GOALS.latencyP99Ms} ms`), ...(l.serviceCores === undefined ? [] : [verdict(l.serviceCores <= GOALS.latencyServiceCores, `service <= ${GOALS.latencyServiceCores} core`)])].join(', ')} |`,
+          `| ${l.kind === 'floor' ? 'floor: raw producer -> consumer, no Redis, no service' : l.exactlyOnce ? '1 stream, KAFKA_EXACTLY_ONCE=true' : '1 stream'}${partitionsNote(l)} | ${size(l.size)} | ${int(l.ratePerSec)} | ${int(l.achievedRate)} | ${int(l.measured)} | ${int(l.received)} | ${int(l.p50)} | ${int(l.p99)} | ${int(l.p999)} | ${int(l.max)} | ${l.legs ? `${int(l.legs.toAppend[0])} / ${int(l.legs.toAppend[1])}, ${int(l.legs.fromAppend[0])} / ${int(l.legs.fromAppend[1])}` : 'n/a'} | ${l.serviceCores === undefined ? 'n/a' : `${dec(l.serviceCores)}, ${dec(l.serviceCpuUsPerMsg ?? Number.NaN, 1)}`} | ${l.serverCores ? `${dec(l.serverCores.source)} / ${dec(l.serverCores.target)} / ${dec(l.serverCores.kafka)}` : 'n/a'} | ${dec(l.load)} | ${l.kind === 'floor' ? '' : [verdict(l.p99 < GOALS.latencyP99Ms, `p99 < ${GOALS.latencyP99Ms} ms`), ...(l.serviceCores === undefined ? [] : [verdict(l.serviceCores <= GOALS.latencyServiceCores, `service <= ${GOALS.latencyServiceCores} core`)])].join(', ')} |`,
       ),
     );
   }

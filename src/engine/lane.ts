@@ -263,6 +263,8 @@ export class Lane {
         failed,
         outcomes.find((o) => o !== undefined),
       );
+    // Kafka's reports are in: observed here, before the (lingering) mark of SYNC_ACK_LINGER_MS.
+    if (delivered.length > 0) this.p.metrics.deliveryLatency((Date.now() - job.bufferedAtMs) / 1000);
     const ackAfterKafka = this.p.ackPoint(job.batch.kind) === 'kafka';
     try {
       if (delivered.length > 0) {
@@ -273,7 +275,6 @@ export class Lane {
           job.tally.delivered += delivered.length;
           this.p.noteSynced();
           for (const [topic, n] of countBy(delivered, (m) => m.topic)) this.p.metrics.sent(topic, n);
-          this.p.metrics.deliveryLatency((Date.now() - job.bufferedAtMs) / 1000);
           if (ackAfterKafka) await this.p.retryingVoid('source ack', () => job.batch.ack(delivered));
         }
       }

@@ -9,6 +9,7 @@ import type { OutgoingMessage, PutOptions, PutStatus } from '../../src/buffer/st
 import { loadConfig, type Config } from '../../src/config/config.js';
 import { batchOf, MessageFormat, type Batch, type BatchKind, type Message } from '../../src/engine/batch.js';
 import { Pipeline } from '../../src/engine/pipeline.js';
+import type { EngineMetrics } from '../../src/observability/engine-metrics.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import type { Outcome, SendTicket, Sink, SinkRecord } from '../../src/sink/sink.js';
 
@@ -25,6 +26,8 @@ export class FakeBuffer implements BufferStore {
   gate: ((ids: string) => Promise<void>) | undefined;
   /** Number of puts to fail (retryable) before answering. */
   failPuts = 0;
+  /** When set, each mark waits for this gate before it is done. */
+  markGate: (() => Promise<void>) | undefined;
   constructor(readonly log: EventLog) {}
 
   writer(): BufferWriter {
@@ -41,6 +44,7 @@ export class FakeBuffer implements BufferStore {
     };
   }
   async markSynced(messageKeys: readonly string[]): Promise<void> {
+    await this.markGate?.();
     this.log.push(`mark ${messageKeys.map((k) => k.split(':')[2]).join(',')}`);
     for (const k of messageKeys) this.synced.add(k); // as the real buffer: a later put answers 2
   }
@@ -128,7 +132,10 @@ export function testConfig(env: Record<string, string> = {}): Config {
   });
 }
 
-export function makePipeline(env: Record<string, string> = {}): {
+export function makePipeline(
+  env: Record<string, string> = {},
+  metrics?: EngineMetrics,
+): {
   pipeline: Pipeline;
   buffer: FakeBuffer;
   sink: FakeSink;
@@ -140,10 +147,14 @@ export function makePipeline(env: Record<string, string> = {}): {
   const sink = new FakeSink(log);
   const stop = new AbortController();
   const abandon = new AbortController();
-  const pipeline = new Pipeline(buffer, sink, testConfig(env), silentLogger, {
-    stop: stop.signal,
-    abandon: abandon.signal,
-  });
+  const pipeline = new Pipeline(
+    buffer,
+    sink,
+    testConfig(env),
+    silentLogger,
+    { stop: stop.signal, abandon: abandon.signal },
+    metrics,
+  );
   stop.signal.addEventListener('abort', () => setTimeout(() => abandon.abort(), 50).unref());
   return { pipeline, buffer, sink, log, stop };
 }

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { DeliveryError, PoisonMessageError } from '../../src/errors.js';
+import { noopMetrics } from '../../src/observability/engine-metrics.js';
 import { loggedBatch, makePipeline, messages, turns, until } from '../helpers/fakes.js';
 
 const retryable = new DeliveryError('broker went away (fake)', { retryable: true });
@@ -39,6 +40,28 @@ describe('pipeline on fakes', () => {
     sink.report();
     await h.settled;
     assert.deepEqual(log, ['put a1,a2', 'produce a1,a2', 'mark a1,a2', 'ack a1,a2']);
+  });
+
+  test('observes the delivery latency when Kafka confirms a batch, not when its mark is done', async () => {
+    const observed: number[] = [];
+    const { pipeline, buffer, sink, log } = makePipeline(
+      {},
+      { ...noopMetrics, deliveryLatency: (s) => observed.push(s) },
+    );
+    let open!: () => void;
+    const markDone = new Promise<void>((r) => (open = r));
+    buffer.markGate = () => markDone;
+    const h = pipeline.lane('l').submit(loggedBatch(log, 'stream', messages(buffer.keys, 'a', 2)));
+    await until('the produce', () => lines(log, 'produce').length === 1);
+    await turns();
+    assert.deepEqual(observed, [], 'nothing observed before Kafka confirmed');
+    sink.report();
+    await until('the observation', () => observed.length === 1);
+    assert.deepEqual(lines(log, 'mark'), [], 'observed while the mark is still being written');
+    open();
+    await h.settled;
+    assert.equal(observed.length, 1, 'one observation per batch');
+    assert.ok((observed.at(0) ?? -1) >= 0, `a latency in seconds: ${observed.join()}`);
   });
 
   test('retries only the failed messages and acknowledges each message once', async () => {
