@@ -191,6 +191,12 @@ export async function commandStats(conn: RedisConnection): Promise<Map<string, C
   return out;
 }
 
+/** AOF rewrites the server made since it started (`INFO persistence`, aof_rewrites). */
+export async function aofRewrites(conn: RedisConnection): Promise<number> {
+  const text = String(await conn.send(['INFO', 'persistence']));
+  return Number(/^aof_rewrites:(\d+)/m.exec(text)?.[1] ?? Number.NaN);
+}
+
 /** One command's cost over a run, per message. */
 export interface CommandCost {
   command: string;

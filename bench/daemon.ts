@@ -6,7 +6,7 @@
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { cpSync, createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, createWriteStream, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { kafkaPid } from '../src/stack/kafka-broker.js';
 import { redisPid } from '../src/stack/redis-server.js';
@@ -60,11 +60,15 @@ export interface ProcUsage {
   rssBytes: number;
 }
 
-export function procUsage(pid: number): ProcUsage {
+/** The fields of /proc/<pid>/stat after the command name (which may hold spaces): field 3 first. */
+function statFields(pid: number): string[] {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(rest[11]) + Number(rest[12]);
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+export function procUsage(pid: number): ProcUsage {
+  const rest = statFields(pid);
+  const ticks = Number(rest[11]) + Number(rest[12]); // utime (field 14) + stime (15)
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (name: string): number => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) * 1024;
   return { cpuSeconds: ticks / CLOCK_TICKS, peakRssBytes: kb('VmHWM'), rssBytes: kb('VmRSS') };
@@ -77,8 +81,43 @@ export interface StackCpu {
   target: number;
 }
 
+/**
+ * CPU seconds of a process with its children: its own (utime + stime), its finished and reaped
+ * children's (cutime + cstime), and those of the children alive now. A redis-server forks a child
+ * for every AOF rewrite (`auto-aof-rewrite-percentage`: a 200 MB drain makes several); that
+ * child's CPU is the server's cost too, but shows in the parent's cutime only once it is reaped.
+ * Between two samples each child is counted once: alive, then reaped, its time moves from the
+ * children's sum to cutime. A child that dies between the two reads of one sample is missed.
+ */
+export function treeCpuSeconds(pid: number): number {
+  const rest = statFields(pid);
+  let ticks = Number(rest[11]) + Number(rest[12]) + Number(rest[13]) + Number(rest[14]);
+  for (const child of childPids(pid)) {
+    try {
+      const c = statFields(child);
+      ticks += Number(c[11]) + Number(c[12]) + Number(c[13]) + Number(c[14]);
+    } catch {
+      // It ended since the list was read: its time is in the parent's cutime at the next sample.
+    }
+  }
+  return ticks / CLOCK_TICKS;
+}
+
+function childPids(pid: number): number[] {
+  const pids: number[] = [];
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const list = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
+      if (list) pids.push(...list.split(' ').map(Number));
+    } catch {
+      // The thread ended.
+    }
+  }
+  return pids;
+}
+
 export function stackCpu(): StackCpu {
-  const cpu = (pid: number | undefined): number => (pid === undefined ? Number.NaN : procUsage(pid).cpuSeconds);
+  const cpu = (pid: number | undefined): number => (pid === undefined ? Number.NaN : treeCpuSeconds(pid));
   return { kafka: cpu(kafkaPid()), source: cpu(redisPid('source')), target: cpu(redisPid('target')) };
 }
 

@@ -10,6 +10,7 @@
  */
 import { join } from 'node:path';
 import {
+  aofRewrites,
   benchConfig,
   commandCosts,
   commandStats,
@@ -54,6 +55,8 @@ export interface DrainResult extends DrainCase {
   /** Server µs per message in commands (each µs once: see serverUsPerMsg). */
   sourceServerUsPerMsg: number;
   targetServerUsPerMsg: number;
+  /** AOF rewrites each server started and finished over the drain (their forked children's CPU is in cpuUsPerMsg). */
+  aofRewrites: { source: number; target: number };
   /** Load average (1 min) at the start and at the end of the drain. */
   loadStart: number;
   loadEnd: number;
@@ -88,6 +91,7 @@ export async function drain(env: BenchEnv, c: DrainCase, opts: DrainOptions = {}
     );
     const srcBefore = await commandStats(source);
     const tgtBefore = await commandStats(target);
+    const aof0 = { source: await aofRewrites(source), target: await aofRewrites(target) };
     const spawnedAt = performance.now();
     await daemon.start();
     const t0 = performance.now();
@@ -105,6 +109,7 @@ export async function drain(env: BenchEnv, c: DrainCase, opts: DrainOptions = {}
     const servers1 = stackCpu();
     const srcAfter = await commandStats(source);
     const tgtAfter = await commandStats(target);
+    const aof1 = { source: await aofRewrites(source), target: await aofRewrites(target) };
     const loadEnd = load1();
     const code = await daemon.stop();
     if (code !== 0) log(`${label}: daemon exited with ${code}:\n${daemon.output.slice(-2000)}`);
@@ -136,6 +141,7 @@ export async function drain(env: BenchEnv, c: DrainCase, opts: DrainOptions = {}
       targetCommands: tgt,
       sourceServerUsPerMsg: serverUsPerMsg(src),
       targetServerUsPerMsg: serverUsPerMsg(tgt),
+      aofRewrites: { source: aof1.source - aof0.source, target: aof1.target - aof0.target },
       loadStart,
       loadEnd,
       load: Math.max(loadStart, loadEnd),

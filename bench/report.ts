@@ -99,8 +99,8 @@ export function formatReport(r: BenchReport): string {
   if (r.drains.length > 0) {
     out.push(
       '',
-      "| drain: INFO commandstats per message | server | µs/msg in commands | calls per message x µs per call (`*`: run inside a script or MULTI/EXEC, its µs are in the outer command's) |",
-      '|---|---|---|---|',
+      "| drain: INFO commandstats per message | server | µs/msg in commands | calls per message x µs per call (`*`: run inside a script or MULTI/EXEC, its µs are in the outer command's) | AOF rewrites done in the drain (their children's CPU is in the server's µs/msg) |",
+      '|---|---|---|---|---|',
       ...r.drains.flatMap((d) =>
         (['target', 'source'] as const).map((server) => {
           const costs = server === 'target' ? d.targetCommands : d.sourceCommands;
@@ -111,7 +111,8 @@ export function formatReport(r: BenchReport): string {
                 `${x.command.toUpperCase()}${INNER_COMMANDS.has(x.command) ? '*' : ''} ${dec(x.callsPerMsg, x.callsPerMsg < 0.1 ? 4 : 3)} x ${dec(x.usPerCall, x.usPerCall < 100 ? 2 : 0)}`,
             )
             .join('; ');
-          return `| ${size(d.size)} x ${int(d.streams)} | ${server} | ${dec(total, 1)} | ${list} |`;
+          const rewrites = d.aofRewrites[server];
+          return `| ${size(d.size)} x ${int(d.streams)} | ${server} | ${dec(total, 1)} | ${list} | ${rewrites} |`;
         }),
       ),
     );
