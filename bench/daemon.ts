@@ -84,18 +84,18 @@ export interface StackCpu {
 /**
  * CPU seconds of a process with its children: its own (utime + stime), its finished and reaped
  * children's (cutime + cstime), and those of the children alive now. A redis-server forks a child
- * for every AOF rewrite (`auto-aof-rewrite-percentage`: a 200 MB drain makes several); that
+ * for every AOF rewrite (`auto-aof-rewrite-percentage`: the target makes one per 200 MB drain); that
  * child's CPU is the server's cost too, but shows in the parent's cutime only once it is reaped.
  * Between two samples each child is counted once: alive, then reaped, its time moves from the
  * children's sum to cutime. A child that dies between the two reads of one sample is missed.
  */
 export function treeCpuSeconds(pid: number): number {
-  const rest = statFields(pid);
-  let ticks = Number(rest[11]) + Number(rest[12]) + Number(rest[13]) + Number(rest[14]);
+  // utime, stime, cutime, cstime: fields 14-17.
+  const withReaped = (f: string[]): number => Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+  let ticks = withReaped(statFields(pid));
   for (const child of childPids(pid)) {
     try {
-      const c = statFields(child);
-      ticks += Number(c[11]) + Number(c[12]) + Number(c[13]) + Number(c[14]);
+      ticks += withReaped(statFields(child));
     } catch {
       // It ended since the list was read: its time is in the parent's cutime at the next sample.
     }
