@@ -61,7 +61,7 @@ export interface ProcUsage {
 }
 
 /** The fields of /proc/<pid>/stat after the command name (which may hold spaces): field 3 first. */
-function statFields(pid: number): string[] {
+function statFields(pid: number | string): string[] {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
 }
@@ -79,6 +79,15 @@ export interface StackCpu {
   kafka: number;
   source: number;
   target: number;
+  /**
+   * Of `kafka`: the JVM's JIT compiler threads (C1/C2 CompilerThread). A broker that has not yet
+   * seen this kind of load keeps compiling its hot paths for minutes (up to 4 µs/msg of a drain
+   * measured, 2026-12-06); a long-running remote broker has done so long ago.
+   */
+  kafkaJit: number;
+  /** Of `source` and `target`: their forked children (AOF rewrites), see treeCpuSeconds. */
+  sourceChildren: number;
+  targetChildren: number;
 }
 
 /**
@@ -90,9 +99,21 @@ export interface StackCpu {
  * children's sum to cutime. A child that dies between the two reads of one sample is missed.
  */
 export function treeCpuSeconds(pid: number): number {
+  return ownCpuSeconds(pid) + childrenCpuSeconds(pid);
+}
+
+/** utime + stime of a process (all its threads), seconds. */
+function ownCpuSeconds(pid: number): number {
+  const f = statFields(pid);
+  return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
+}
+
+/** CPU seconds of a process's children: the reaped ones (cutime + cstime) and those alive now. */
+export function childrenCpuSeconds(pid: number): number {
   // utime, stime, cutime, cstime: fields 14-17.
   const withReaped = (f: string[]): number => Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
-  let ticks = withReaped(statFields(pid));
+  const own = statFields(pid);
+  let ticks = Number(own[13]) + Number(own[14]);
   for (const child of childPids(pid)) {
     try {
       ticks += withReaped(statFields(child));
@@ -118,13 +139,55 @@ function childPids(pid: number): number[] {
 
 export function stackCpu(): StackCpu {
   const cpu = (pid: number | undefined): number => (pid === undefined ? Number.NaN : treeCpuSeconds(pid));
-  return { kafka: cpu(kafkaPid()), source: cpu(redisPid('source')), target: cpu(redisPid('target')) };
+  const broker = kafkaPid();
+  const source = redisPid('source');
+  const target = redisPid('target');
+  const children = (pid: number | undefined): number => (pid === undefined ? Number.NaN : childrenCpuSeconds(pid));
+  return {
+    kafka: cpu(broker),
+    source: cpu(source),
+    target: cpu(target),
+    kafkaJit: broker === undefined ? Number.NaN : jitCpuSeconds(broker),
+    sourceChildren: children(source),
+    targetChildren: children(target),
+  };
+}
+
+/** The last ticks seen of each JIT compiler thread, by "pid/tid" (the JVM stops idle ones). */
+const jitTicks = new Map<string, number>();
+
+/**
+ * CPU seconds so far of a JVM's JIT compiler threads ("C1 CompilerThre..." / "C2 CompilerThre..."),
+ * summed over every such thread this process has seen: a thread the JVM has stopped since keeps
+ * its last reading, so the sum never goes back. A lower bound: the time a thread ran between the
+ * last reading and its end is missed.
+ */
+export function jitCpuSeconds(pid: number): number {
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      if (!/^C\d CompilerThre/.test(readFileSync(`/proc/${pid}/task/${task}/comm`, 'utf8'))) continue;
+      const f = statFields(`${pid}/task/${task}`);
+      jitTicks.set(`${pid}/${task}`, Number(f[11]) + Number(f[12]));
+    } catch {
+      // The thread ended: its last reading stays.
+    }
+  }
+  let ticks = 0;
+  for (const [key, t] of jitTicks) if (key.startsWith(`${pid}/`)) ticks += t;
+  return ticks / CLOCK_TICKS;
 }
 
 /** CPU seconds of each server between two samples, divided by `per` (messages, seconds, ...). */
 export function stackCpuPer(a: StackCpu, b: StackCpu, per: number): StackCpu {
   const d = (x: number, y: number): number => (y - x) / per;
-  return { kafka: d(a.kafka, b.kafka), source: d(a.source, b.source), target: d(a.target, b.target) };
+  return {
+    kafka: d(a.kafka, b.kafka),
+    source: d(a.source, b.source),
+    target: d(a.target, b.target),
+    kafkaJit: d(a.kafkaJit, b.kafkaJit),
+    sourceChildren: d(a.sourceChildren, b.sourceChildren),
+    targetChildren: d(a.targetChildren, b.targetChildren),
+  };
 }
 
 /** Per-million-message CPU of each server between two samples. */

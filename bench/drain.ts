@@ -46,7 +46,18 @@ export interface DrainResult extends DrainCase {
   /** CPU seconds per 1M messages of the broker and the two Redis servers over the drain. */
   serverCpuPerMillion: StackCpu;
   /** CPU µs per message of each process and their sum (service + source + target + broker). */
-  cpuUsPerMsg: { service: number; source: number; target: number; kafka: number; total: number };
+  cpuUsPerMsg: {
+    service: number;
+    source: number;
+    target: number;
+    kafka: number;
+    /** Of `kafka`: the broker's JIT compiler threads (its warm-up, daemon.ts StackCpu). */
+    kafkaJit: number;
+    /** Of `source` and `target`: their AOF rewrite children (daemon.ts StackCpu). */
+    sourceRewrite: number;
+    targetRewrite: number;
+    total: number;
+  };
   sourceCmdsPerMsg: number;
   targetCmdsPerMsg: number;
   /** INFO commandstats over the drain, per message (scripts' inner commands listed too). */
@@ -133,6 +144,9 @@ export async function drain(env: BenchEnv, c: DrainCase, opts: DrainOptions = {}
         source: servers.source,
         target: servers.target,
         kafka: servers.kafka,
+        kafkaJit: servers.kafkaJit,
+        sourceRewrite: servers.sourceChildren,
+        targetRewrite: servers.targetChildren,
         total: service + servers.source + servers.target + servers.kafka,
       },
       sourceCmdsPerMsg: calls(src),

@@ -88,12 +88,12 @@ export function formatReport(r: BenchReport): string {
       `| target Redis via the service's buffer path alone (put fresh: MULTI MSET SADD EXEC + mark_synced, one call at a time; CPU: target Redis) | ${size(c.size)} | | ${int(c.entries)} | ${int(c.targetBufferPerSec)} | | ${dec(c.targetCpuPerMillion, 1)} | |`,
     ]),
     '',
-    '| drain (source -> target -> Kafka -> XACK+XDEL) | streams | messages | drain (msg/s) | ceiling (msg/s) | ratio | seconds | peak RSS (MB) | CPU µs/msg: service | source Redis | target Redis | broker | all four | server µs/msg in commands: source | target | source cmds/msg | target cmds/msg | load (1 min) start-end | issue 13 goals |',
+    '| drain (source -> target -> Kafka -> XACK+XDEL) | streams | messages | drain (msg/s) | ceiling (msg/s) | ratio | seconds | peak RSS (MB) | CPU µs/msg: service | source Redis (of it, AOF rewrite) | target Redis (of it, AOF rewrite) | broker (of it, JIT compiler) | all four | server µs/msg in commands: source | target | source cmds/msg | target cmds/msg | load (1 min) start-end | issue 13 goals |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...r.drains.map((d) => {
       const c = ceilingFor(r, d.size);
       const u = d.cpuUsPerMsg;
-      return `| ${size(d.size)}${d.exactlyOnce ? ', exactly-once' : ''} | ${int(d.streams)} | ${int(d.messages)} | ${int(d.msgPerSec)} | ${c ? int(c.msgPerSec) : 'n/a'} | ${c ? dec(d.msgPerSec / c.msgPerSec) : 'n/a'} | ${dec(d.seconds, 1)} | ${int(d.peakRssMb)} | ${dec(u.service, 1)} | ${dec(u.source, 1)} | ${dec(u.target, 1)} | ${dec(u.kafka, 1)} | ${dec(u.total, 1)} | ${dec(d.sourceServerUsPerMsg, 1)} | ${dec(d.targetServerUsPerMsg, 1)} | ${dec(d.sourceCmdsPerMsg, 3)} | ${dec(d.targetCmdsPerMsg, 4)} | ${dec(d.loadStart)}-${dec(d.loadEnd)} | ${drainGoals(d, c).join(', ')} |`;
+      return `| ${size(d.size)}${d.exactlyOnce ? ', exactly-once' : ''} | ${int(d.streams)} | ${int(d.messages)} | ${int(d.msgPerSec)} | ${c ? int(c.msgPerSec) : 'n/a'} | ${c ? dec(d.msgPerSec / c.msgPerSec) : 'n/a'} | ${dec(d.seconds, 1)} | ${int(d.peakRssMb)} | ${dec(u.service, 1)} | ${dec(u.source, 1)} (${dec(u.sourceRewrite, 1)}) | ${dec(u.target, 1)} (${dec(u.targetRewrite, 1)}) | ${dec(u.kafka, 1)} (${dec(u.kafkaJit, 1)}) | ${dec(u.total, 1)} | ${dec(d.sourceServerUsPerMsg, 1)} | ${dec(d.targetServerUsPerMsg, 1)} | ${dec(d.sourceCmdsPerMsg, 3)} | ${dec(d.targetCmdsPerMsg, 4)} | ${dec(d.loadStart)}-${dec(d.loadEnd)} | ${drainGoals(d, c).join(', ')} |`;
     }),
   );
   if (r.drains.length > 0) {

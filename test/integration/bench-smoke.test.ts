@@ -81,6 +81,14 @@ describe('benchmark (quick mode)', () => {
         // The data model's cost, visible in every run: each process's CPU and both servers' commands.
         const u = d.cpuUsPerMsg;
         assert.ok(Math.abs(u.total - (u.service + u.source + u.target + u.kafka)) < 1e-6, 'the sum of the four');
+        assert.ok(
+          u.kafkaJit >= 0 && u.kafkaJit <= u.kafka,
+          `the broker's JIT share (${u.kafkaJit}) is part of its ${u.kafka}`,
+        );
+        assert.ok(
+          u.targetRewrite >= 0 && u.targetRewrite <= u.target,
+          `the target's AOF rewrite share is part of its CPU`,
+        );
         assert.ok(d.targetServerUsPerMsg > 0 && d.sourceServerUsPerMsg > 0, 'server µs per message');
         for (const cmd of ['evalsha', 'exec', 'mset'])
           assert.ok(
