@@ -6,6 +6,7 @@
  * records are left out; the generator is a raw pipelined socket, so the client is never the
  * bottleneck.
  */
+import { join } from 'node:path';
 import Kafka from '@confluentinc/kafka-javascript';
 import type { Message } from '@confluentinc/kafka-javascript';
 import {
@@ -72,7 +73,13 @@ export async function latency(
   size: number,
   warmupMs: number,
   measureMs: number,
-  opts: { overrides?: Record<string, string>; nodeFlags?: readonly string[]; exactlyOnce?: boolean } = {},
+  opts: {
+    overrides?: Record<string, string>;
+    nodeFlags?: readonly string[];
+    exactlyOnce?: boolean;
+    /** A folder for the daemon's log (lat<rate>.log), as the drain's `--logs`. */
+    logDir?: string;
+  } = {},
 ): Promise<LatencyResult> {
   await flushSandbox(env);
   const label = `lat${ratePerSec}${opts.exactlyOnce ? 'eo' : ''}`;
@@ -85,7 +92,11 @@ export async function latency(
   // The topic and the stream exist before anyone waits on them.
   await source.send(['XGROUP', 'CREATE', stream, cfg.source.consumerGroup, '0', 'MKSTREAM']);
   await createTopic(env, topic);
-  const daemon = new Daemon(serviceEnv(env.stack, env.runId, stream, topic, opts.overrides), opts.nodeFlags);
+  const daemon = new Daemon(
+    serviceEnv(env.stack, env.runId, stream, topic, opts.overrides),
+    opts.nodeFlags,
+    opts.logDir ? join(opts.logDir, `${label}.log`) : undefined,
+  );
   try {
     await daemon.start();
     const result = await measureLatency(

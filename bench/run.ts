@@ -12,7 +12,7 @@
  *   npm run bench -- --sizes 1000 --streams 1 --set SOURCE_BATCH_SIZE=2000   tuning experiments
  *   npm run bench -- --messages 200000 backlog of every drain and producer ceiling
  *   npm run bench -- --profile DIR     the drained daemons write V8 CPU profiles into DIR
- *   npm run bench -- --logs DIR        the drained daemons append their logs to DIR/<case>.log
+ *   npm run bench -- --logs DIR        the daemons of the drains and latency runs append their logs to DIR/<case>.log (DIR must exist)
  *   npm run bench -- --rates 5000      offered rates of the latency phase
  *   npm run bench -- --partitions 12   partitions of the latency phase's topics (default 3)
  *   npm run bench -- --daemon FILE     run this built CLI entry (e.g. an older dist/cli/bin.js)
@@ -173,6 +173,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
             overrides: exactlyOnce ? { ...opts.overrides, ...exactlyOnceVars(env) } : opts.overrides,
             nodeFlags,
             exactlyOnce,
+            ...(opts.logDir ? { logDir: resolve(opts.logDir) } : {}),
           }),
         );
       }
