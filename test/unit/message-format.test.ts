@@ -41,6 +41,18 @@ describe('message format', () => {
     assert.deepEqual(again.origin, first.origin);
     assert.equal(again.id, first.id);
   });
+
+  test('a built message makes its headers when read: the same every time, and what it was built from is all it keeps', () => {
+    const f = new MessageFormat(keys, 'all');
+    const m = f.build(parts, Buffer.from('k'), Buffer.from('v'));
+    const first = m.headers;
+    // A produce call (or a header filter downstream) may change what it was given.
+    (first as Record<string, string>[])[0] = { 'rks-id': 'changed' };
+    assert.deepEqual(m.headers, f.rebuild(m, keys.parse(m.key)).headers);
+    assert.equal((m.headers[0] as Record<string, string>)['rks-id'], 'msg:t:17-3:s2:dev:1');
+    // No header objects are held by the message between reads (they would live as long as it does).
+    assert.ok(!Object.values(m).some((v) => Array.isArray(v)), 'no headers array among its fields');
+  });
 });
 
 describe('stream entry messages', () => {
