@@ -390,7 +390,7 @@ function* chunks(messages: readonly OutgoingMessage[]): Generator<OutgoingMessag
   let bytes = 0;
   for (const m of messages) {
     chunk.push(m);
-    bytes += m.payload.length + m.key.length;
+    bytes += (m.value ? m.value.length : m.payload.length) + m.key.length;
     if (chunk.length >= CHUNK_MESSAGES || bytes >= CHUNK_BYTES) {
       yield chunk;
       chunk = [];

@@ -94,8 +94,16 @@ export class MessageFormat {
   ) {}
 
   /** A new message from its key parts. */
-  build(parts: MessageKeyParts, kafkaKey: Buffer, payload: Buffer, value?: Buffer): Message {
-    return new BuiltMessage(this, this.keys.messageKey(parts), parts, kafkaKey, payload, value);
+  build(parts: MessageKeyParts, kafkaKey: Buffer, payload: Buffer): Message {
+    return new BuiltMessage(this, this.keys.messageKey(parts), parts, undefined, kafkaKey, payload, 0, 0);
+  }
+
+  /**
+   * A new message around its buffer value (message-layout.ts version 2), which holds the record
+   * key at [keyAt, payloadAt) and the payload from payloadAt to its end.
+   */
+  buildInValue(parts: MessageKeyParts, value: Buffer, keyAt: number, payloadAt: number): Message {
+    return new BuiltMessage(this, this.keys.messageKey(parts), parts, value, IN_VALUE, IN_VALUE, keyAt, payloadAt);
   }
 
   /**
@@ -148,11 +156,17 @@ export class MessageFormat {
   }
 }
 
+/** The record key and payload fields of a message whose bytes are in its value. */
+const IN_VALUE = Buffer.alloc(0);
+
 /**
- * A message made by MessageFormat.build. Its headers are made each time they are read (once per
- * produce call), always the same (headersOf is a function of the fields), so the header objects
- * live for the produce call only: a message in flight holds ~350 B less of JavaScript heap that
- * every scavenge would copy and promote (measured by the bench's drain with --trace-gc-nvp).
+ * A message made by MessageFormat.build / buildInValue. What a message in flight holds on the
+ * JavaScript heap is what every scavenge copies and then promotes (measured by the bench's drain
+ * with --trace-gc-nvp), so it holds no more than it was built from:
+ *  - its headers are made each time they are read (once per produce call), always the same
+ *    (headersOf is a function of the fields); the header objects live for that call only;
+ *  - built in its value, its record key and payload are views made when read (the produce call,
+ *    a dead letter) instead of two Buffer objects that live as long as the message does.
  * One class, so every message has one object shape, with or without a value.
  */
 class BuiltMessage implements Message {
@@ -164,9 +178,13 @@ class BuiltMessage implements Message {
     private readonly format: MessageFormat,
     readonly key: string,
     parts: MessageKeyParts,
-    readonly kafkaKey: Buffer,
-    readonly payload: Buffer,
     readonly value: Buffer | undefined,
+    /** Without a value: the record key and payload; with one, IN_VALUE and the offsets below. */
+    private readonly ownKey: Buffer,
+    private readonly ownPayload: Buffer,
+    /** With a value: where the record key starts in it, and the payload (which runs to its end). */
+    private readonly keyAt: number,
+    private readonly payloadAt: number,
   ) {
     this.id = parts.id;
     this.topic = parts.topic;
@@ -175,6 +193,14 @@ class BuiltMessage implements Message {
 
   get headers(): readonly MessageHeader[] {
     return this.format.headersOf(this.key, this);
+  }
+
+  get kafkaKey(): Buffer {
+    return this.value ? this.value.subarray(this.keyAt, this.payloadAt) : this.ownKey;
+  }
+
+  get payload(): Buffer {
+    return this.value ? this.value.subarray(this.payloadAt) : this.ownPayload;
   }
 }
 
@@ -185,9 +211,11 @@ class BuiltMessage implements Message {
  */
 export const PER_MESSAGE_OVERHEAD_BYTES = 600;
 
-export function memoryOf(messages: readonly Pick<Message, 'key' | 'kafkaKey' | 'payload'>[]): number {
+export function memoryOf(messages: readonly Pick<Message, 'key' | 'kafkaKey' | 'payload' | 'value'>[]): number {
   let n = 0;
-  for (const m of messages) n += m.payload.length + m.kafkaKey.length + m.key.length + PER_MESSAGE_OVERHEAD_BYTES;
+  // A value holds the record key and payload (and a few bytes of head): no views made to count them.
+  for (const m of messages)
+    n += (m.value ? m.value.length : m.payload.length + m.kafkaKey.length) + m.key.length + PER_MESSAGE_OVERHEAD_BYTES;
   return n;
 }
 

@@ -35,7 +35,7 @@ export function streamMessage(entry: SourceEntry, format: MessageFormat, m: Stre
   const value = plainEnvelope(entry.stream, entry.db, entry.id, entry.fields, m.encoding, at);
   if (value) {
     const k = writeValueHead(value, topic, key);
-    return format.build(parts, value.subarray(k, at), value.subarray(at), value);
+    return format.buildInValue(parts, value, k, at);
   }
   const payload = envelopeBytes(entry.stream, entry.db, entry.id, entry.fields, m.encoding);
   return format.build(parts, Buffer.from(key), payload);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { KeyFormat } from '../../src/buffer/key-format.js';
-import { MessageFormat } from '../../src/engine/batch.js';
+import { MessageFormat, memoryOf, PER_MESSAGE_OVERHEAD_BYTES } from '../../src/engine/batch.js';
 import { decodeMessage, encodeMessage, valueOf } from '../../src/buffer/message-layout.js';
 import { buildEnvelope } from '../../src/source/envelope.js';
 import { streamMessage } from '../../src/source/stream-message.js';
@@ -102,5 +102,24 @@ describe('stream entry messages', () => {
       undefined,
       'the general path encodes at the write',
     );
+  });
+
+  test('a message built in its value keeps no Buffer but the value; its key and payload are read from it', () => {
+    const f = new MessageFormat(keys, 'all');
+    const m = streamMessage(entry(['device_id', 'd9', 'temp', '21.5']), f, mapping);
+    const value = m.value;
+    assert.ok(value);
+    const held = Object.values(m).filter((v) => Buffer.isBuffer(v) && v.length > 0);
+    assert.deepEqual(held, [value], 'no record key or payload views living as long as the message');
+    assert.equal(m.kafkaKey.toString(), 'd9');
+    assert.equal(m.kafkaKey.buffer, value.buffer, 'a view into the value, not a copy');
+    assert.equal(
+      m.payload.byteOffset + m.payload.length,
+      value.byteOffset + value.length,
+      'the payload ends the value',
+    );
+    // Counted in the in-flight budget by the value, which holds key and payload (and its head).
+    assert.equal(memoryOf([m]), value.length + m.key.length + PER_MESSAGE_OVERHEAD_BYTES);
+    assert.ok(value.length >= m.kafkaKey.length + m.payload.length);
   });
 });
