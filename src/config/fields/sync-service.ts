@@ -89,7 +89,7 @@ export const SYNC_AND_SERVICE_FIELDS: readonly FieldSpec[] = [
     unit: 'percent',
     group: 'service',
     description:
-      'How far V8 lets the JavaScript heap grow past what its last full collection kept before collecting again, in percent (the V8 flag --heap-growing-percent, set by `run` at start; the library leaves its host process alone). 100 (default): at most twice the live heap; with the 8 MB semi-spaces of SYNC_HEAP_SEMI_SPACE_MB, peak RSS while draining 180-195 MB, against 237-266 MB for 0 with 4 MB semi-spaces (the defaults before), for the same service CPU; 0: the V8 heuristics (2-4x the live heap); 70: 175-187 MB for the same or up to 20% more service CPU (docs/performance.md).',
+      'How far V8 lets the JavaScript heap grow past what its last full collection kept before collecting again, in percent (the V8 flag --heap-growing-percent, set by `run` at start; the library leaves its host process alone). A trade of memory for CPU: the lower, the more often V8 marks the whole live heap (on its helper threads, on the same cores). 100 (default): at most twice the live heap; draining 1 KB entries, peak RSS 148-167 MB; 150: 168-182 MB for ~1.5 µs/msg less service CPU; 200: 185-195 MB for 2-3 µs/msg less (of 18-20; A B B A on 2026-12-06); 0: the V8 heuristics (2-4x the live heap, 224 MB); 70: 175-187 MB for the same or up to 20% more service CPU (docs/performance.md).',
   }),
   f({
     env: 'SYNC_HEAP_SEMI_SPACE_MB',
