@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { KeyFormat } from '../../src/buffer/key-format.js';
-import { MessageFormat, memoryOf, PER_MESSAGE_OVERHEAD_BYTES } from '../../src/engine/batch.js';
+import { InFlight, MessageFormat, memoryOf, PER_MESSAGE_OVERHEAD_BYTES } from '../../src/engine/batch.js';
 import { decodeMessage, encodeMessage, valueOf } from '../../src/buffer/message-layout.js';
 import { buildEnvelope } from '../../src/source/envelope.js';
 import { streamMessage } from '../../src/source/stream-message.js';
@@ -121,5 +121,33 @@ describe('stream entry messages', () => {
     // Counted in the in-flight budget by the value, which holds key and payload (and its head).
     assert.equal(memoryOf([m]), value.length + m.key.length + PER_MESSAGE_OVERHEAD_BYTES);
     assert.ok(value.length >= m.kafkaKey.length + m.payload.length);
+  });
+});
+
+describe('messages in flight', () => {
+  test('a key stays until every add was matched by a delete; each key is listed once, with its first message', () => {
+    const f = new MessageFormat(keys, 'all');
+    const a = f.build(parts, Buffer.from('k'), Buffer.from('1'));
+    const again = f.build(parts, Buffer.from('k'), Buffer.from('2'));
+    const b = f.build({ ...parts, id: '17-4' }, Buffer.from('k'), Buffer.from('3'));
+    const inFlight = new InFlight();
+    inFlight.add(a);
+    inFlight.add(again);
+    inFlight.add(again);
+    inFlight.add(b);
+    assert.equal(inFlight.size, 2);
+    assert.deepEqual([...inFlight.messages()], [a, b]);
+    inFlight.delete(a);
+    inFlight.delete(again);
+    assert.ok(inFlight.has(a.key), 'added three times, deleted twice');
+    inFlight.delete(b);
+    assert.ok(!inFlight.has(b.key));
+    inFlight.delete(a);
+    assert.ok(!inFlight.has(a.key));
+    inFlight.delete(a);
+    inFlight.add(a);
+    assert.ok(inFlight.has(a.key), 'a delete too many is no debt');
+    inFlight.delete(a);
+    assert.equal(inFlight.size, 0);
   });
 });
