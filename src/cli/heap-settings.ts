@@ -1,6 +1,6 @@
 /**
- * V8's heap settings of the daemon (`run`): SYNC_HEAP_SEMI_SPACE_MB, SYNC_HEAP_GROWING_PERCENT
- * and the idle trim of SYNC_HEAP_IDLE_TRIM_MS. The library leaves its host process alone; only
+ * V8's heap settings of the daemon (`run`): SYNC_HEAP_SEMI_SPACE_MB, SYNC_HEAP_GROWING_PERCENT,
+ * SYNC_HEAP_MARKING_START_PERCENT and the idle trim of SYNC_HEAP_IDLE_TRIM_MS. The library leaves its host process alone; only
  * `run` applies them.
  *
  * Why (docs/performance.md, issue 13, 2026-12-02, night): while draining, a batch's working set (its read
@@ -21,6 +21,13 @@
  *  - The replaced process also gets MALLOC_ARENA_MAX=2 unless the variable is set: glibc's
  *    per-thread arenas (librdkafka's threads) hold freed memory apart, 5-10 MB of the peak.
  *  - The growing percent is read by V8 at every full collection: set in-process, no restart.
+ *  - The marking start (2026-12-06): V8's own rule starts a full marking as soon as the room left
+ *    before the old generation's limit is smaller than the young generation. With 8 MB
+ *    semi-spaces and a growing factor of 2 that room (about the live heap, ~20 MB) is nearly always
+ *    that small, so a drain marked the whole live heap every 150-300 ms: V8's helper threads took
+ *    0.16-0.24 of a core. --incremental-marking-soft-trigger=50 starts it once half the room is
+ *    used instead (the limit, so the peak, unchanged; read by V8 at each allocation step, so also
+ *    set in-process).
  *  - Idle trim (IdleHeapTrim): without it, the young generation V8 grew to 8 MB semi-spaces
  *    (start-up, a drain) and the old generation's emptied pages stay resident when the service
  *    goes quiet (idle: 12-14 MB of young generation committed, 0.2 used; RSS 101 MB, and 158-167
@@ -67,6 +74,34 @@ export function reexecEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return env.MALLOC_ARENA_MAX === undefined ? { ...env, MALLOC_ARENA_MAX: '2' } : env;
 }
 
+/** Whether a V8 flag is among the node flags given (argv or NODE_OPTIONS), with - or _ in its name. */
+export function v8FlagGiven(flag: string, execArgv: readonly string[], nodeOptions: string | undefined): boolean {
+  const name = flag.replace(/_/g, '-');
+  const given = (a: string): boolean => {
+    const n = a.split('=')[0]?.replace(/_/g, '-');
+    return n === name;
+  };
+  return execArgv.some(given) || (nodeOptions ?? '').split(/\s+/).some(given);
+}
+
+/**
+ * The V8 flags `run` sets in its own process (V8 reads them at every collection, so no restart):
+ * the growing factor and the marking start, each unless 0 (V8's own) or given by the operator.
+ */
+export function inProcessFlags(
+  cfg: Pick<Config, 'heapGrowingPercent' | 'heapMarkingStartPercent'>,
+  execArgv: readonly string[],
+  nodeOptions: string | undefined,
+): string[] {
+  const flags: string[] = [];
+  const add = (flag: string, value: number): void => {
+    if (value > 0 && !v8FlagGiven(flag, execArgv, nodeOptions)) flags.push(`${flag}=${value}`);
+  };
+  add('--heap-growing-percent', cfg.heapGrowingPercent);
+  add('--incremental-marking-soft-trigger', cfg.heapMarkingStartPercent);
+  return flags;
+}
+
 /**
  * Applies the heap settings of `cfg` to this process: may replace it (execve, never returns) to
  * set the semi-space size. Returns a warning to log when the platform cannot do that.
@@ -85,7 +120,7 @@ export function applyHeapSettings(cfg: Config): string | undefined {
       `SYNC_HEAP_SEMI_SPACE_MB=${cfg.heapSemiSpaceMb} is not applied (${why}); start the service with ` +
       `NODE_OPTIONS=${SEMI_SPACE_FLAG}=${cfg.heapSemiSpaceMb}, or set SYNC_HEAP_SEMI_SPACE_MB=0 for V8's default`;
   }
-  if (cfg.heapGrowingPercent > 0) setFlagsFromString(`--heap-growing-percent=${cfg.heapGrowingPercent}`);
+  for (const flag of inProcessFlags(cfg, process.execArgv, process.env.NODE_OPTIONS)) setFlagsFromString(flag);
   return warning;
 }
 

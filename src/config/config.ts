@@ -141,6 +141,8 @@ export interface Config {
   readonly heapGrowingPercent: number;
   /** SYNC_HEAP_SEMI_SPACE_MB: V8's semi-space size for the daemon (cli/heap-settings.ts); 0: V8's own. */
   readonly heapSemiSpaceMb: number;
+  /** SYNC_HEAP_MARKING_START_PERCENT: when V8 starts a full marking, in percent of its headroom (cli/heap-settings.ts); 0: V8's own. */
+  readonly heapMarkingStartPercent: number;
   /** SYNC_HEAP_IDLE_TRIM_MS: idle time before the daemon's memory-reducing collection (cli/heap-settings.ts); 0: never. */
   readonly heapIdleTrimMs: number;
   readonly http: {
@@ -387,6 +389,7 @@ function build(v: Map<string, unknown>, streams: readonly StreamRef[]): Config {
     logLevel: g('LOG_LEVEL'),
     heapGrowingPercent: g('SYNC_HEAP_GROWING_PERCENT'),
     heapSemiSpaceMb: g('SYNC_HEAP_SEMI_SPACE_MB'),
+    heapMarkingStartPercent: g('SYNC_HEAP_MARKING_START_PERCENT'),
     heapIdleTrimMs: g('SYNC_HEAP_IDLE_TRIM_MS'),
     http: {
       address: parseHttpAddress(g('HTTP_ADDRESS')) as { host: string; port: number } | undefined,

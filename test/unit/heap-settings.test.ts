@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { IdleHeapTrim, reexecEnv, type HeapTrim, semiSpaceArgv, semiSpaceGiven } from '../../src/cli/heap-settings.js';
+import {
+  IdleHeapTrim,
+  inProcessFlags,
+  reexecEnv,
+  type HeapTrim,
+  semiSpaceArgv,
+  semiSpaceGiven,
+} from '../../src/cli/heap-settings.js';
 
 const proc = {
   execPath: '/usr/bin/node',
@@ -42,6 +49,28 @@ describe('the daemon heap settings (SYNC_HEAP_SEMI_SPACE_MB)', () => {
     assert.equal(reexecEnv({ PATH: '/bin' }).MALLOC_ARENA_MAX, '2');
     assert.equal(reexecEnv({ PATH: '/bin' }).PATH, '/bin');
     assert.equal(reexecEnv({ MALLOC_ARENA_MAX: '8' }).MALLOC_ARENA_MAX, '8');
+  });
+});
+
+describe('the in-process V8 flags (SYNC_HEAP_GROWING_PERCENT, SYNC_HEAP_MARKING_START_PERCENT)', () => {
+  const cfg = { heapGrowingPercent: 100, heapMarkingStartPercent: 50 };
+  it('sets the growing factor and the marking start, each unless 0 (V8 decides)', () => {
+    assert.deepEqual(inProcessFlags(cfg, [], undefined), [
+      '--heap-growing-percent=100',
+      '--incremental-marking-soft-trigger=50',
+    ]);
+    assert.deepEqual(inProcessFlags({ heapGrowingPercent: 0, heapMarkingStartPercent: 0 }, [], undefined), []);
+  });
+
+  it('leaves a flag the operator gave alone (command line or NODE_OPTIONS, - or _ in its name)', () => {
+    assert.deepEqual(inProcessFlags(cfg, ['--incremental-marking-soft-trigger=80'], undefined), [
+      '--heap-growing-percent=100',
+    ]);
+    assert.deepEqual(inProcessFlags(cfg, [], '--heap_growing_percent=300 --enable-source-maps'), [
+      '--incremental-marking-soft-trigger=50',
+    ]);
+    // Another flag with the same beginning is not the flag.
+    assert.equal(inProcessFlags(cfg, ['--incremental-marking-hard-trigger=90'], undefined).length, 2);
   });
 });
 

@@ -92,6 +92,17 @@ export const SYNC_AND_SERVICE_FIELDS: readonly FieldSpec[] = [
       'How far V8 lets the JavaScript heap grow past what its last full collection kept before collecting again, in percent (the V8 flag --heap-growing-percent, set by `run` at start; the library leaves its host process alone). A trade of memory for CPU: the lower, the more often V8 marks the whole live heap (on its helper threads, on the same cores). 100 (default): at most twice the live heap; draining 1 KB entries, peak RSS 148-167 MB; 150: 168-182 MB for ~1.5 µs/msg less service CPU; 200: 185-195 MB for 2-3 µs/msg less (of 18-20; A B B A on 2026-12-06); 0: the V8 heuristics (2-4x the live heap, 224 MB); 70: 175-187 MB for the same or up to 20% more service CPU (docs/performance.md).',
   }),
   f({
+    env: 'SYNC_HEAP_MARKING_START_PERCENT',
+    kind: 'int',
+    default: '50',
+    min: 0,
+    max: 100,
+    unit: 'percent',
+    group: 'service',
+    description:
+      "When V8 starts marking the JavaScript heap for a full collection, in percent of the room SYNC_HEAP_GROWING_PERCENT left after the last one (the V8 flag --incremental-marking-soft-trigger, set by `run` at start; the library leaves its host process alone). The heap's bound stays the same; only the start moves. 50 (default): marking starts once half the room is used; 0: V8's own rule, which starts as soon as the room is smaller than the young generation: with the defaults above nearly always, a full marking every 150-300 ms while draining, a quarter of the service's CPU on V8's helper threads. Draining 1 KB entries, 50 against 0, back to back: 16.1-18.2 against 17.0-19.6 µs/msg of service CPU in 5 of 5 pairs, 11 full markings per 200,000 messages instead of 14-16, the same peak RSS; 1,000 streams and 100 B entries 0.9-1.4 µs/msg less; at 5,000 msg/s no difference (0.15-0.20 core and p99 16-20 ms either way) (docs/performance.md, 2026-12-06).",
+  }),
+  f({
     env: 'SYNC_HEAP_SEMI_SPACE_MB',
     kind: 'int',
     default: '8',
