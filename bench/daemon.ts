@@ -138,18 +138,22 @@ function childPids(pid: number): number[] {
 }
 
 export function stackCpu(): StackCpu {
-  const cpu = (pid: number | undefined): number => (pid === undefined ? Number.NaN : treeCpuSeconds(pid));
   const broker = kafkaPid();
-  const source = redisPid('source');
-  const target = redisPid('target');
-  const children = (pid: number | undefined): number => (pid === undefined ? Number.NaN : childrenCpuSeconds(pid));
+  // Each server's children are listed once per sample: its share and its tree's total from one reading.
+  const tree = (pid: number | undefined): { all: number; children: number } => {
+    if (pid === undefined) return { all: Number.NaN, children: Number.NaN };
+    const children = childrenCpuSeconds(pid);
+    return { all: ownCpuSeconds(pid) + children, children };
+  };
+  const source = tree(redisPid('source'));
+  const target = tree(redisPid('target'));
   return {
-    kafka: cpu(broker),
-    source: cpu(source),
-    target: cpu(target),
+    kafka: broker === undefined ? Number.NaN : treeCpuSeconds(broker),
+    source: source.all,
+    target: target.all,
     kafkaJit: broker === undefined ? Number.NaN : jitCpuSeconds(broker),
-    sourceChildren: children(source),
-    targetChildren: children(target),
+    sourceChildren: source.children,
+    targetChildren: target.children,
   };
 }
 

@@ -52,8 +52,7 @@ const SEMI_SPACE_FLAG = '--max-semi-space-size';
 
 /** Whether `--max-semi-space-size` is already among this process's V8 flags (argv or NODE_OPTIONS). */
 export function semiSpaceGiven(execArgv: readonly string[], nodeOptions: string | undefined): boolean {
-  const given = (a: string): boolean => a === SEMI_SPACE_FLAG || a.startsWith(`${SEMI_SPACE_FLAG}=`);
-  return execArgv.some(given) || (nodeOptions ?? '').split(/\s+/).some(given);
+  return v8FlagGiven(SEMI_SPACE_FLAG, execArgv, nodeOptions);
 }
 
 /**
